@@ -1,0 +1,75 @@
+//! The TOML form of a check, exactly as written; `into_check` validates it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Check, Doc, Requirement, Scope};
+use crate::checks::Probe;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCheck {
+    id: String,
+    requirement: String,
+    title: String,
+    #[serde(default)]
+    needs: Vec<String>,
+    scope: Scope,
+    #[serde(default)]
+    requires: Vec<Requirement>,
+    /// e.g. "15s"; defaults to 20 s.
+    timeout: Option<String>,
+    probe: Probe,
+    doc: Option<Doc>,
+}
+
+impl RawCheck {
+    pub(super) fn into_check(
+        self,
+        path: &str,
+        expected_id: &str,
+        family: &str,
+    ) -> Result<Check, String> {
+        if self.id != expected_id {
+            return Err(format!(
+                "id `{}` does not match the file's path: expected `{expected_id}`",
+                self.id
+            ));
+        }
+        let req_ok = self
+            .requirement
+            .strip_prefix('T')
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=38).contains(&n));
+        if !req_ok {
+            return Err(format!(
+                "requirement `{}` is not one of T1..T38 (see shared/requirements.md)",
+                self.requirement
+            ));
+        }
+        let Some(doc) = self.doc else {
+            return Err("missing [doc] table (why, fix, refs)".into());
+        };
+        if doc.why.trim().is_empty() || doc.fix.trim().is_empty() || doc.refs.is_empty() {
+            return Err("[doc] needs non-empty why, fix and refs".into());
+        }
+        let timeout = match &self.timeout {
+            None => Duration::from_secs(20),
+            Some(t) => humantime::parse_duration(t).map_err(|e| format!("timeout `{t}`: {e}"))?,
+        };
+        let _ = path;
+        Ok(Check {
+            id: self.id,
+            family: family.to_string(),
+            requirement: self.requirement,
+            title: self.title,
+            needs: self.needs,
+            scope: self.scope,
+            requires: self.requires,
+            timeout,
+            probe: self.probe,
+            doc,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The command line (clap): `run`, `list`, `explain`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailcheck",
+    version,
+    about = "Checks a Postfix + MySQL + saslauthd mail server, requirement by requirement",
+    after_help = crate::exit::HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe the server and report pass/fail for every requirement.
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// List every check: id, requirement (T1..T38), title.
+    List,
+    /// Why a check matters, how to fix it, where to read more.
+    Explain {
+        /// A check id, as `mailcheck list` shows it.
+        id: String,
+    },
+}
+
+const RUN_HELP: &str = "The account's password comes from the environment (MAILCHECK_PASSWORD), a file \
+(--password-file) or standard input (--password-stdin), never from the command line.\n\n\
+Host-side checks (files, users, processes, database, Maildir) run only when mailcheck runs on the \
+server itself; otherwise they are skipped with the reason.\n\n\
+Exit status: 0 nothing failed or errored, 1 a check failed, 2 usage or configuration error, \
+3 nothing failed but a check could not be decided.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The mail server to probe (name or address).
+    #[arg(long, env = "MAILCHECK_HOST")]
+    pub host: Option<String>,
+    /// The mailbox used for SMTP AUTH and test mail, user@domain.
+    #[arg(long, env = "MAILCHECK_ACCOUNT")]
+    pub account: Option<String>,
+    /// Read the account's password from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the account's password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Run only checks whose id, family or requirement matches (e.g. `smtp`, `T14`,
+    /// `fs.mysql-maps-perms`, `tls.*`). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// Leave out checks that match. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// Bound on the whole run, in seconds; checks still running then give `error`.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Send no test mail.
+    #[arg(long)]
+    pub no_send: bool,
+    /// Configuration file (default /etc/mailcheck/config.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Not accepted: passwords on the command line show up in `ps` and shell history.
+    #[arg(long, hide = true, value_name = "PASSWORD")]
+    pub password: Option<String>,
+}

@@ -1,0 +1,14 @@
+//! The one seam for wall-clock time, so tests can reason about certificate expiry.
+
+use std::time::SystemTime;
+
+/// The current wall-clock time. Everything that needs "now" as a date calls this.
+pub fn now() -> SystemTime {
+    #[allow(clippy::disallowed_methods)]
+    SystemTime::now()
+}
+
+/// RFC 3339 timestamp (UTC, seconds) of `t`.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}

@@ -1,0 +1,117 @@
+//! What one run knows: the target, the account, the settings, and the facts probes have
+//! gathered so far (each gathered once and shared by every check that needs it).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::probe::ProbeError;
+use crate::probe::postfix::PostfixConfig;
+use crate::secret::{Redactor, Secret};
+use crate::settings::Settings;
+
+/// The mailbox used for AUTH and test mail.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// `user@domain`.
+    pub address: String,
+    pub local_part: String,
+    pub domain: String,
+    pub password: Option<Secret>,
+}
+
+impl Account {
+    /// Parses `user@domain`; `None` when it is not of that form.
+    pub fn parse(address: &str, password: Option<Secret>) -> Option<Account> {
+        let (local, domain) = address.rsplit_once('@')?;
+        if local.is_empty() || domain.is_empty() || domain.contains(char::is_whitespace) {
+            return None;
+        }
+        Some(Account {
+            address: address.to_string(),
+            local_part: local.to_string(),
+            domain: domain.to_ascii_lowercase(),
+            password,
+        })
+    }
+}
+
+/// The server under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// As given with `--host`.
+    pub host: String,
+    /// Its addresses, IPv4 first.
+    pub addrs: Vec<IpAddr>,
+    /// Whether mailcheck runs on the server itself (host-side checks are possible).
+    pub local: bool,
+}
+
+impl Target {
+    /// The address to reach `port` on.
+    pub fn socket_addr(&self, port: u16) -> Option<SocketAddr> {
+        self.addrs.first().map(|ip| SocketAddr::new(*ip, port))
+    }
+}
+
+/// Everything a check may consult. Facts are gathered lazily, once per run.
+pub struct Ctx {
+    pub target: Target,
+    pub account: Option<Account>,
+    pub settings: Settings,
+    /// Whether test mail may be sent (`--account` given and no `--no-send`).
+    pub send: bool,
+    /// This run's token, carried by every test message.
+    pub run_token: String,
+    pub redactor: Redactor,
+    /// Bounds concurrent connections to the server (Postfix throttles busy clients).
+    pub connections: Semaphore,
+    postfix: OnceCell<Result<Arc<PostfixConfig>, ProbeError>>,
+}
+
+/// At most this many connections to the server at once.
+pub const MAX_CONNECTIONS: usize = 4;
+
+impl Ctx {
+    pub fn new(
+        target: Target,
+        account: Option<Account>,
+        settings: Settings,
+        send: bool,
+        run_token: String,
+        redactor: Redactor,
+    ) -> Ctx {
+        Ctx {
+            target,
+            account,
+            settings,
+            send,
+            run_token,
+            redactor,
+            connections: Semaphore::new(MAX_CONNECTIONS),
+            postfix: OnceCell::new(),
+        }
+    }
+
+    /// Postfix's configuration directory.
+    pub fn config_dir(&self) -> PathBuf {
+        crate::probe::postfix::find_config_dir(self.settings.config_dir.as_deref())
+    }
+
+    /// main.cf and master.cf, read once.
+    pub async fn postfix(&self) -> Result<Arc<PostfixConfig>, ProbeError> {
+        self.postfix
+            .get_or_init(|| async {
+                let dir = self.config_dir();
+                tokio::task::spawn_blocking(move || PostfixConfig::load(&dir).map(Arc::new))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(ProbeError::Other(format!("config reader crashed: {e}")))
+                    })
+            })
+            .await
+            .clone()
+    }
+}

@@ -1,0 +1,13 @@
+//! Exit codes of `mailcheck`, in one place (documented in `--help`).
+
+/// No check failed and none errored.
+pub const OK: u8 = 0;
+/// At least one check failed: the server breaks a requirement.
+pub const FAILED: u8 = 1;
+/// Bad usage or configuration: nothing was checked.
+pub const USAGE: u8 = 2;
+/// No check failed, but at least one could not be decided (`error`).
+pub const INCOMPLETE: u8 = 3;
+
+/// The text `--help` shows for the exit codes.
+pub const HELP: &str = "Exit status:\n  0  every check passed, warned or was skipped\n  1  at least one check failed\n  2  usage or configuration error (nothing was checked)\n  3  no check failed, but at least one could not be decided (error)";

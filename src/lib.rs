@@ -1,0 +1,17 @@
+//! mailcheck: checks a hand-built Postfix + MySQL + saslauthd mail server, requirement by
+//! requirement, against the tutorial it was built from.
+
+pub mod catalogue;
+pub mod checks;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod exit;
+pub mod net;
+pub mod probe;
+pub mod report;
+pub mod runner;
+pub mod secret;
+pub mod settings;
+pub mod verdict;

@@ -1,0 +1,272 @@
+//! `mailcheck`: parse the command line, run, render, exit with the documented code. The only
+//! place besides `report/` that writes to stdout or stderr.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use mailcheck::catalogue::{self, Catalogue};
+use mailcheck::cli::{Cli, Command, Format, RunArgs};
+use mailcheck::config::{self, ConfigFile};
+use mailcheck::context::{Account, Ctx, Target};
+use mailcheck::report::{self, RunReport};
+use mailcheck::runner;
+use mailcheck::secret::{Redactor, Secret};
+use mailcheck::{clock, exit, net};
+
+/// A usage or configuration problem: one line on stderr, exit 2.
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad usage");
+            eprintln!(
+                "mailcheck: {}; try 'mailcheck --help'",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let result = match cli.command {
+        Command::List => list(),
+        Command::Explain { id } => explain(&id),
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Usage(msg)) => {
+            eprintln!("mailcheck: {msg}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+fn load_catalogue() -> Result<Catalogue, Usage> {
+    Catalogue::embedded().map_err(|e| Usage(format!("built-in check catalogue is invalid: {e}")))
+}
+
+fn list() -> Result<u8, Usage> {
+    let cat = load_catalogue()?;
+    let width = cat.checks().iter().map(|c| c.id.len()).max().unwrap_or(10);
+    let mut out = String::new();
+    for c in cat.checks() {
+        out.push_str(&format!(
+            "{:<width$}  {:<4} {}\n",
+            c.id, c.requirement, c.title
+        ));
+    }
+    print_stdout(&out);
+    Ok(exit::OK)
+}
+
+fn explain(id: &str) -> Result<u8, Usage> {
+    let cat = load_catalogue()?;
+    let Some(c) = cat.get(id) else {
+        return Err(Usage(format!(
+            "unknown check id `{id}`; `mailcheck list` shows the ids"
+        )));
+    };
+    let mut out = format!(
+        "{} ({}): {}\n\nWhy:\n  {}\n\nFix:\n  {}\n\nReferences:\n",
+        c.id,
+        c.requirement,
+        c.title,
+        c.doc.why.trim().replace('\n', "\n  "),
+        c.doc.fix.trim().replace('\n', "\n  ")
+    );
+    for r in &c.doc.refs {
+        out.push_str(&format!("  {r}\n"));
+    }
+    if !c.needs.is_empty() {
+        out.push_str(&format!("\nNeeds: {}\n", c.needs.join(", ")));
+    }
+    print_stdout(&out);
+    Ok(exit::OK)
+}
+
+fn print_stdout(s: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`mailcheck list | head`) is not an error worth reporting.
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
+fn read_first_line(mut r: impl std::io::Read, what: &str) -> Result<Secret, Usage> {
+    let mut s = String::new();
+    r.read_to_string(&mut s)
+        .map_err(|e| Usage(format!("cannot read the password from {what}: {e}")))?;
+    let line = s.lines().next().unwrap_or("").to_string();
+    if line.is_empty() {
+        return Err(Usage(format!("the password from {what} is empty")));
+    }
+    Ok(Secret::new(line))
+}
+
+fn password(args: &RunArgs, file: &ConfigFile) -> Result<Option<Secret>, Usage> {
+    if args.password_stdin {
+        return read_first_line(std::io::stdin().lock(), "standard input").map(Some);
+    }
+    let from_file = |p: &std::path::Path| -> Result<Secret, Usage> {
+        let f = std::fs::File::open(p)
+            .map_err(|e| Usage(format!("cannot read --password-file {}: {e}", p.display())))?;
+        read_first_line(f, &p.display().to_string())
+    };
+    if let Some(p) = &args.password_file {
+        return from_file(p).map(Some);
+    }
+    if let Some(v) = std::env::var_os("MAILCHECK_PASSWORD") {
+        let v = v.to_string_lossy().into_owned();
+        if !v.is_empty() {
+            return Ok(Some(Secret::new(v)));
+        }
+    }
+    if let Some(p) = &file.password_file {
+        return from_file(p).map(Some);
+    }
+    Ok(None)
+}
+
+fn run(args: RunArgs) -> Result<u8, Usage> {
+    if args.password.is_some() {
+        return Err(Usage(
+            "passwords are not accepted on the command line (they show in ps and shell history); use MAILCHECK_PASSWORD, --password-file FILE or --password-stdin".into(),
+        ));
+    }
+    let file = match &args.config {
+        Some(p) => ConfigFile::load(p, true),
+        None => ConfigFile::load(std::path::Path::new(config::DEFAULT_PATH), false),
+    }
+    .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
+
+    let Some(host) = args.host.clone().or_else(|| file.host.clone()) else {
+        return Err(Usage(
+            "no server given: use --host HOST (or MAILCHECK_HOST, or host in the config file)"
+                .into(),
+        ));
+    };
+    let account_name = args.account.clone().or_else(|| file.account.clone());
+    let password = password(&args, &file)?;
+    let account = match &account_name {
+        None => None,
+        Some(a) => Some(
+            Account::parse(a, password.clone())
+                .ok_or_else(|| Usage(format!("--account `{a}` is not of the form user@domain")))?,
+        ),
+    };
+
+    let cat = load_catalogue()?;
+    let mut skip = args.skip.clone();
+    skip.extend(file.skip.iter().cloned());
+    let checks = catalogue::select(&cat, &args.only, &skip).map_err(Usage)?;
+
+    let budget = match (args.timeout, &file.timeout) {
+        (Some(s), _) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        (Some(s), _) => {
+            return Err(Usage(format!(
+                "--timeout {s}: give a positive number of seconds"
+            )));
+        }
+        (None, Some(t)) => Some(
+            humantime::parse_duration(t)
+                .map_err(|e| Usage(format!("config: timeout `{t}`: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))?;
+
+    let addrs = runtime.block_on(resolve(&host))?;
+    let local = addrs.iter().any(|ip| net::is_local_address(*ip));
+    let target = Target {
+        host: host.clone(),
+        addrs,
+        local,
+    };
+
+    let mut redactor = Redactor::default();
+    if let Some(p) = &password {
+        redactor.add(p, account_name.as_deref());
+    }
+    let send = account.is_some() && !args.no_send;
+    let run_token = format!(
+        "mc{}{:x}",
+        clock::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        std::process::id()
+    );
+    let ctx = Arc::new(Ctx::new(
+        target,
+        account,
+        file.settings(),
+        send,
+        run_token,
+        redactor.clone(),
+    ));
+
+    let started = clock::now();
+    let t0 = Instant::now();
+    let sink: runner::EventSink = Arc::new(|_event| {});
+    let results = runtime.block_on(runner::run(checks, ctx, budget, sink));
+    let mut report = RunReport {
+        host,
+        account: account_name,
+        started,
+        duration: t0.elapsed(),
+        results,
+    };
+    report.redact(&redactor);
+    let text = match args.format {
+        Format::Json => report::json::render(&report),
+        Format::Human => report::human::render(
+            &report,
+            report::human::use_colour(std::io::stdout().is_terminal()),
+        ),
+    };
+    print_stdout(&redactor.redact(&text));
+    // Don't wait for probes that were abandoned at a deadline.
+    runtime.shutdown_background();
+    Ok(report.summary().exit_code())
+}
+
+/// Resolves `host` within 5 s; failure is a usage error (the name is wrong, or DNS is).
+async fn resolve(host: &str) -> Result<Vec<std::net::IpAddr>, Usage> {
+    let lookup = tokio::net::lookup_host((host, 25));
+    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+        Err(_) => Err(Usage(format!(
+            "cannot resolve host `{host}`: no answer from DNS after 5 s; check --host"
+        ))),
+        Ok(Err(e)) => Err(Usage(format!(
+            "cannot resolve host `{host}`: {e}; check --host"
+        ))),
+        Ok(Ok(addrs)) => {
+            let mut ips: Vec<std::net::IpAddr> = addrs.map(|a| a.ip()).collect();
+            ips.sort_by_key(|ip| ip.is_ipv6());
+            ips.dedup();
+            if ips.is_empty() {
+                return Err(Usage(format!("host `{host}` has no address; check --host")));
+            }
+            Ok(ips)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Probes observe the server (network, files, processes, database) and return plain data.
+//! They never decide pass or fail and never print.
+
+pub mod file;
+pub mod postfix;
+pub mod process;
+pub mod saslauthd;
+pub mod smtp;
+pub mod tls;
+
+use std::path::{Path, PathBuf};
+
+/// Why a local probe could not observe something.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error("needs root to read {}", .path.display())]
+    PermissionDenied { path: PathBuf },
+    #[error("{} does not exist", .path.display())]
+    NotFound { path: PathBuf },
+    #[error("cannot read {}: {message}", .path.display())]
+    Io { path: PathBuf, message: String },
+    #[error("{}:{line}: {message}", .path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ProbeError {
+    /// Maps an I/O error on `path` to the variant a person can act on.
+    pub fn from_io(path: &Path, e: &std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => ProbeError::PermissionDenied { path },
+            std::io::ErrorKind::NotFound => ProbeError::NotFound { path },
+            _ => ProbeError::Io {
+                path,
+                message: e.to_string(),
+            },
+        }
+    }
+}

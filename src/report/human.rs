@@ -1,0 +1,105 @@
+//! The terminal report: one line per check grouped by family, a summary, then the fixes.
+
+use std::fmt::Write as _;
+
+use super::RunReport;
+use crate::verdict::Status;
+
+/// Whether to colour: only on a terminal, and never when NO_COLOR is set.
+pub fn use_colour(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(s: &str, status: Status, colour: bool) -> String {
+    if !colour {
+        return s.to_string();
+    }
+    let code = match status {
+        Status::Pass => "32",
+        Status::Fail => "1;31",
+        Status::Warn => "33",
+        Status::Skip => "2",
+        Status::Error => "35",
+    };
+    format!("\x1b[{code}m{s}\x1b[0m")
+}
+
+/// Keeps server-controlled text from moving the cursor or changing colours.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+pub fn render(report: &RunReport, colour: bool) -> String {
+    let mut out = String::new();
+    let account = report
+        .account
+        .as_deref()
+        .map(|a| format!(", account {a}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "mailcheck {} on {}{account}",
+        env!("CARGO_PKG_VERSION"),
+        report.host
+    );
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.id.len())
+        .max()
+        .unwrap_or(10);
+    let mut family = "";
+    for r in &report.results {
+        if r.family != family {
+            family = &r.family;
+            let _ = writeln!(out, "\n{family}");
+        }
+        let tag = paint(
+            &format!("{:<5}", r.verdict.status.as_str().to_uppercase()),
+            r.verdict.status,
+            colour,
+        );
+        let _ = writeln!(
+            out,
+            "  {tag} {:<width$} {:<4} {}",
+            r.id,
+            r.requirement,
+            clean(&r.verdict.message)
+        );
+    }
+    let s = report.summary();
+    let _ = writeln!(
+        out,
+        "\n{} passed, {} failed, {} warnings, {} skipped, {} errors in {:.2} s",
+        s.pass,
+        s.fail,
+        s.warn,
+        s.skip,
+        s.error,
+        report.duration.as_secs_f64()
+    );
+    let fixes: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.verdict.status,
+                Status::Fail | Status::Warn | Status::Error
+            )
+        })
+        .filter_map(|r| r.fix.as_ref().map(|f| (r, f)))
+        .collect();
+    if !fixes.is_empty() {
+        let _ = writeln!(out, "\nHow to fix:");
+        for (r, f) in fixes {
+            let _ = writeln!(out, "  {} ({}): {}", r.id, r.verdict.status, clean(f));
+        }
+        let _ = writeln!(
+            out,
+            "\n`mailcheck explain ID` tells why each requirement matters."
+        );
+    }
+    out
+}

@@ -1,0 +1,83 @@
+//! JSON report, schema version 1 (reports/schema-v1.json). These wire types are frozen:
+//! a breaking change bumps `schema_version`.
+
+use serde::Serialize;
+
+use super::{RunReport, Summary, millis};
+use crate::verdict::Status;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema_version: u32,
+    tool: Tool,
+    target: Target<'a>,
+    started: String,
+    duration_ms: u64,
+    summary: Summary,
+    checks: Vec<CheckEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Target<'a> {
+    host: &'a str,
+    account: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CheckEntry<'a> {
+    id: &'a str,
+    requirement: &'a str,
+    title: &'a str,
+    status: Status,
+    message: &'a str,
+    evidence: &'a serde_json::Value,
+    fix: Option<&'a str>,
+    duration_ms: u64,
+}
+
+/// The report as one JSON document (pretty-printed, newline-terminated).
+pub fn render(report: &RunReport) -> String {
+    let doc = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "mailcheck",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        target: Target {
+            host: &report.host,
+            account: report.account.as_deref(),
+        },
+        started: crate::clock::rfc3339(report.started),
+        duration_ms: millis(report.duration),
+        summary: report.summary(),
+        checks: report
+            .results
+            .iter()
+            .map(|r| CheckEntry {
+                id: &r.id,
+                requirement: &r.requirement,
+                title: &r.title,
+                status: r.verdict.status,
+                message: &r.verdict.message,
+                evidence: &r.verdict.evidence,
+                fix: r.fix.as_deref(),
+                duration_ms: millis(r.duration),
+            })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
+        format!(
+            "{{\"schema_version\":{SCHEMA_VERSION},\"error\":\"cannot serialise report: {e}\"}}"
+        )
+    });
+    s.push('\n');
+    s
+}

@@ -1,0 +1,104 @@
+//! What a judge decides about one check: a status, a one-line message and the evidence.
+
+use serde::{Deserialize, Serialize};
+
+/// The five outcomes. `Fail` means the server breaks the requirement; `Error` means mailcheck
+/// could not tell; `Skip` says why the check did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Skip,
+    Error,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A judge's decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub status: Status,
+    /// One line naming what was found: the file, parameter, value, port or reply.
+    pub message: String,
+    /// Structured facts behind the message (JSON object), shown in reports.
+    pub evidence: serde_json::Value,
+    /// A fix specific to what was found; the check's `[doc] fix` is used when absent.
+    pub fix: Option<String>,
+}
+
+impl Verdict {
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Verdict {
+            status,
+            message: message.into(),
+            evidence: serde_json::Value::Null,
+            fix: None,
+        }
+    }
+    pub fn pass(message: impl Into<String>) -> Self {
+        Self::new(Status::Pass, message)
+    }
+    pub fn fail(message: impl Into<String>) -> Self {
+        Self::new(Status::Fail, message)
+    }
+    pub fn warn(message: impl Into<String>) -> Self {
+        Self::new(Status::Warn, message)
+    }
+    pub fn skip(message: impl Into<String>) -> Self {
+        Self::new(Status::Skip, message)
+    }
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Status::Error, message)
+    }
+    pub fn with_evidence(mut self, evidence: serde_json::Value) -> Self {
+        self.evidence = evidence;
+        self
+    }
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// Folds several findings of one check into one verdict: the worst status wins, and the
+/// message lists the findings of that status.
+pub fn worst_of(findings: Vec<Verdict>, pass_message: &str) -> Verdict {
+    let Some(worst) = findings.iter().map(|v| v.status).max() else {
+        return Verdict::pass(pass_message);
+    };
+    if worst == Status::Pass {
+        return Verdict::pass(pass_message);
+    }
+    let mut msgs = Vec::new();
+    let mut fix = None;
+    for v in findings.iter().filter(|v| v.status == worst) {
+        msgs.push(v.message.clone());
+        if fix.is_none() {
+            fix.clone_from(&v.fix);
+        }
+    }
+    Verdict {
+        status: worst,
+        message: msgs.join("; "),
+        evidence: serde_json::Value::Null,
+        fix,
+    }
+}
