@@ -1,0 +1,202 @@
+//! Drives the real lab server (tests/lab/up.sh) from integration tests: reads the lab's
+//! values, runs the real `mailcheck` binary against it, breaks one thing and puts it back.
+//!
+//! Lab tests change a shared machine, so they take `Lab::lock()` and run one at a time.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+/// The values the lab was built with (`/run/mailcheck-lab.env`, written by up.sh).
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub vars: BTreeMap<String, String>,
+    pub hostname: String,
+    pub domain: String,
+    pub account: String,
+    pub password: String,
+    pub db_name: String,
+    pub db_user: String,
+    pub db_password: String,
+}
+
+/// Holds the lab for one test; restores it (reruns up.sh) when dropped if something was broken.
+pub struct LabGuard {
+    pub lab: Lab,
+    broken: bool,
+    _lock: MutexGuard<'static, ()>,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Lab {
+    fn read() -> Lab {
+        let text = std::fs::read_to_string("/run/mailcheck-lab.env").unwrap_or_else(|e| {
+            panic!("the lab is not built (/run/mailcheck-lab.env: {e}); run tests/lab/up.sh as root")
+        });
+        let vars: BTreeMap<String, String> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('\'').trim_matches('"').to_string()))
+            .collect();
+        let get = |k: &str| vars.get(k).cloned().unwrap_or_else(|| panic!("lab env lacks {k}"));
+        Lab {
+            hostname: get("LAB_HOSTNAME"),
+            domain: get("LAB_DOMAIN"),
+            account: get("LAB_ACCOUNT"),
+            password: get("LAB_PASSWORD"),
+            db_name: get("LAB_DB_NAME"),
+            db_user: get("LAB_DB_USER"),
+            db_password: get("LAB_DB_PASSWORD"),
+            vars,
+        }
+    }
+
+    /// Takes the lab for this test (waits for other lab tests to finish).
+    pub fn lock() -> LabGuard {
+        let lock = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        LabGuard {
+            lab: Lab::read(),
+            broken: false,
+            _lock: lock,
+        }
+    }
+}
+
+/// The result of one `mailcheck run --format json`.
+pub struct RunOutput {
+    pub code: i32,
+    pub json: serde_json::Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// The entry of check `id`.
+    pub fn check(&self, id: &str) -> &serde_json::Value {
+        self.json["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id))
+            .unwrap_or_else(|| panic!("no check {id} in report:\n{}", self.stdout))
+    }
+    pub fn status(&self, id: &str) -> String {
+        self.check(id)["status"].as_str().unwrap_or("").to_string()
+    }
+    pub fn message(&self, id: &str) -> String {
+        self.check(id)["message"].as_str().unwrap_or("").to_string()
+    }
+    /// Every check with `status`.
+    pub fn with_status(&self, status: &str) -> Vec<String> {
+        self.json["checks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|c| c["status"] == status)
+                    .map(|c| format!("{}: {}", c["id"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn mailcheck_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mailcheck"))
+}
+
+/// Runs a shell command as part of a test; panics with its output if it fails.
+pub fn sh(script: &str) -> Output {
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .output()
+        .expect("run bash");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl LabGuard {
+    /// `mailcheck run --host <lab host> --account <lab account> --format json <extra>`, with the
+    /// password in MAILCHECK_PASSWORD.
+    pub fn run(&self, extra: &[&str]) -> RunOutput {
+        let mut cmd = Command::new(mailcheck_bin());
+        cmd.args(["run", "--host", &self.lab.hostname, "--account", &self.lab.account, "--format", "json"])
+            .args(extra)
+            .env("MAILCHECK_PASSWORD", &self.lab.password)
+            .env_remove("MAILCHECK_HOST")
+            .env_remove("MAILCHECK_ACCOUNT");
+        let out = cmd.output().expect("run mailcheck");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("mailcheck printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        RunOutput {
+            code: out.status.code().unwrap_or(-1),
+            json,
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs `script` (bash) to break the lab; the guard restores the lab when dropped.
+    pub fn break_with(&mut self, script: &str) {
+        self.broken = true;
+        sh(script);
+    }
+
+    /// Puts the lab back now (reruns up.sh with the lab's own values).
+    pub fn restore(&mut self) {
+        let up = repo().join("tests/lab/up.sh");
+        let out = Command::new("bash")
+            .arg(&up)
+            .envs(self.lab.vars.iter())
+            .output()
+            .expect("run up.sh");
+        assert!(
+            out.status.success(),
+            "restoring the lab failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.broken = false;
+    }
+
+    /// Breaks with `script`, runs only `check` (plus `extra`), asserts its status and that the
+    /// message contains each of `needles`, and restores the lab.
+    pub fn expect_after_break(&mut self, script: &str, check: &str, status: &str, needles: &[&str]) -> RunOutput {
+        self.break_with(script);
+        let out = self.run(&["--only", check]);
+        let got = out.status(check);
+        let msg = out.message(check);
+        self.restore();
+        assert_eq!(got, status, "{check} after `{script}`: {msg}");
+        for n in needles {
+            assert!(msg.contains(n), "{check} message lacks {n:?}: {msg}");
+        }
+        out
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        if self.broken {
+            let up = repo().join("tests/lab/up.sh");
+            let _ = Command::new("bash").arg(&up).envs(self.lab.vars.iter()).output();
+        }
+    }
+}
+
+/// Whether `path` exists (for tests that pick a break by what the lab has).
+pub fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}
