@@ -1,16 +1,14 @@
 //! Drives the real lab server (tests/lab/up.sh) from integration tests: reads the lab's
 //! values, runs the real `mailcheck` binary against it, breaks one thing and puts it back.
 //!
-//! Lab tests change a shared machine, so they take `Lab::lock()` and run one at a time.
+//! Lab tests change a shared machine, so they take `Lab::lock()` and run one at a time, across
+//! test binaries too (an flock on /run/mailcheck-lab.lock).
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
-
-static LAB_LOCK: Mutex<()> = Mutex::new(());
 
 /// The values the lab was built with (`/run/mailcheck-lab.env`, written by up.sh).
 #[derive(Debug, Clone)]
@@ -29,7 +27,7 @@ pub struct Lab {
 pub struct LabGuard {
     pub lab: Lab,
     broken: bool,
-    _lock: MutexGuard<'static, ()>,
+    _lock: std::fs::File,
 }
 
 pub fn repo() -> PathBuf {
@@ -61,7 +59,15 @@ impl Lab {
 
     /// Takes the lab for this test (waits for other lab tests to finish).
     pub fn lock() -> LabGuard {
-        let lock = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        // flock is per open file description: each guard opens the file, so threads of one
+        // test binary and other test binaries all wait for each other.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/run/mailcheck-lab.lock")
+            .expect("open /run/mailcheck-lab.lock");
+        lock.lock().expect("lock the lab");
         LabGuard {
             lab: Lab::read(),
             broken: false,
