@@ -13,8 +13,8 @@ say() { printf 'lab: %s\n' "$*"; }
 die() { printf 'lab: ERROR: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 
-exec 9>/run/mailcheck-lab.lock
-flock -w 600 9 || die "another tests/lab/up.sh or down.sh holds /run/mailcheck-lab.lock"
+exec 9>/run/mailcheck-lab.up.lock
+flock -w 600 9 || die "another tests/lab/up.sh or down.sh holds /run/mailcheck-lab.up.lock"
 
 # alive PID: the process exists and is not a zombie (pid 1 here reaps orphans late)
 alive() { local st=''; [ -n "${1:-}" ] && read -r st 2>/dev/null <"/proc/$1/stat" && [[ ${st##*) } != [ZX]* ]]; }

@@ -29,7 +29,7 @@ LAB_VARS=(LAB_HOSTNAME LAB_DOMAIN LAB_ACCOUNT LAB_PASSWORD LAB_DB_NAME LAB_DB_US
 
 ENV_FILE=/run/mailcheck-lab.env            # values in use, for the tests (mode 600)
 STATE_DIR=/var/lib/mailcheck-lab           # persistent copy + names of DBs/users the lab created
-LOCK_FILE=/run/mailcheck-lab.lock
+LOCK_FILE=/run/mailcheck-lab.up.lock        # NOT /run/mailcheck-lab.lock: tests hold that one while they run up.sh
 LAB_LOG=/var/log/mailcheck-lab             # daemon stdout/stderr (there is no syslog)
 
 PKGS=(postfix postfix-mysql mariadb-server sasl2-bin libpam-mysql libsasl2-modules
