@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this). Run as root on Debian 12:
+#   1. builds (or restores) the lab server with the tutorial's values and runs every test;
+#   2. switches the lab to a second set of names and passwords and runs the lab tests again,
+#      which is how we know nothing the admin chose is hard-coded;
+#   3. puts the default lab back, then checks formatting and lints.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "lab (tutorial values)"
+bash tests/lab/up.sh
+
+step "cargo test (unit, fixtures, fakes, lab)"
+cargo test --all-targets --locked
+
+second_lab=(LAB_HOSTNAME=mx.corp.test LAB_DOMAIN=corp.test LAB_ACCOUNT=alice@corp.test
+            LAB_PASSWORD=Alice-pw.2468 LAB_DB_NAME=corpmail LAB_DB_USER=corpadmin
+            LAB_DB_PASSWORD=corp-DB.pw.1357)
+restore_default() { bash tests/lab/up.sh >/dev/null || true; }
+trap restore_default EXIT
+
+step "lab (second set of names: mx.corp.test, alice@corp.test)"
+env "${second_lab[@]}" bash tests/lab/up.sh
+
+step "cargo test lab_* on the second lab"
+cargo test --locked --test 'lab_*'
+
+step "lab (back to tutorial values)"
+trap - EXIT
+bash tests/lab/up.sh
+
+step "cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+echo "all tests passed"
