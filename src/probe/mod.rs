@@ -2,11 +2,16 @@
 //! They never decide pass or fail and never print.
 
 pub mod file;
+pub mod pam;
 pub mod postfix;
 pub mod process;
+pub mod queue;
+pub mod sasl_conf;
 pub mod saslauthd;
+pub mod shell_vars;
 pub mod smtp;
 pub mod tls;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,206 @@
+//! PAM service files such as /etc/pam.d/smtp (pam.conf(5)): `type control module args...`,
+//! with `[...]` controls and arguments, `-type` and backslash-continued lines.
+
+use serde::{Deserialize, Serialize};
+
+/// One rule of a PAM service file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PamRule {
+    /// 1-based line where the rule starts.
+    pub line: usize,
+    /// `auth`, `account`, `password` or `session` (a leading `-` removed).
+    pub kind: String,
+    pub control: String,
+    /// As written, e.g. `pam_mysql.so` or `/lib/x86_64-linux-gnu/security/pam_mysql.so`.
+    pub module: String,
+    pub args: Vec<String>,
+}
+
+impl PamRule {
+    /// The module's file name (`pam_mysql.so` for either form above).
+    pub fn module_name(&self) -> &str {
+        self.module.rsplit('/').next().unwrap_or(&self.module)
+    }
+
+    /// The value of `key=value` among the arguments (the last one wins, as in pam_mysql).
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .rev()
+            .find_map(|a| a.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    }
+}
+
+/// Logical lines: comments dropped, a trailing backslash joins the next line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("");
+        let (start, mut acc) = pending.take().unwrap_or((n + 1, String::new()));
+        if let Some(body) = line.strip_suffix('\\') {
+            acc.push_str(body);
+            acc.push(' ');
+            pending = Some((start, acc));
+            continue;
+        }
+        acc.push_str(line);
+        if !acc.trim().is_empty() {
+            out.push((start, acc));
+        }
+    }
+    if let Some((start, acc)) = pending
+        && !acc.trim().is_empty()
+    {
+        out.push((start, acc));
+    }
+    out
+}
+
+/// Splits on whitespace, keeping `[...]` groups (with `\]` escapes) as one word, brackets removed.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_bracket = false;
+    let mut had_bracket = false;
+    while let Some(c) = chars.next() {
+        if in_bracket {
+            match c {
+                '\\' if chars.peek() == Some(&']') => {
+                    cur.push(']');
+                    chars.next();
+                }
+                ']' => in_bracket = false,
+                c => cur.push(c),
+            }
+            continue;
+        }
+        match c {
+            '[' if cur.is_empty() => {
+                in_bracket = true;
+                had_bracket = true;
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() || had_bracket {
+                    out.push(std::mem::take(&mut cur));
+                }
+                had_bracket = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() || had_bracket {
+        out.push(cur);
+    }
+    out
+}
+
+/// The rules of a PAM service file; `@include` lines and malformed lines are skipped.
+pub fn parse(text: &str) -> Vec<PamRule> {
+    let mut out = Vec::new();
+    for (line, l) in logical_lines(text) {
+        let w = words(&l);
+        if w.len() < 3 || w[0].starts_with('@') {
+            continue;
+        }
+        out.push(PamRule {
+            line,
+            kind: w[0].trim_start_matches('-').to_ascii_lowercase(),
+            control: w[1].clone(),
+            module: w[2].clone(),
+            args: w[3..].to_vec(),
+        });
+    }
+    out
+}
+
+/// `text` with the value of every `key=` argument in `keys` replaced by `replacement`, so a
+/// service file can be kept as evidence. Only non-empty values are replaced.
+pub fn redact_args(text: &str, keys: &[&str], replacement: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let at_word_start = i == 0 || chars[i - 1].is_whitespace() || chars[i - 1] == '[';
+        let hit = at_word_start
+            .then(|| {
+                keys.iter().find(|k| {
+                    let kc: Vec<char> = format!("{k}=").chars().collect();
+                    chars[i..].starts_with(&kc)
+                })
+            })
+            .flatten();
+        if let Some(k) = hit {
+            let in_bracket = i > 0 && chars[i - 1] == '[';
+            out.push_str(k);
+            out.push('=');
+            i += k.chars().count() + 1;
+            let start = i;
+            while i < chars.len() {
+                let c = chars[i];
+                let end = if in_bracket {
+                    c == ']' && chars[i - 1] != '\\'
+                } else {
+                    c.is_whitespace()
+                };
+                if end || c == '\n' {
+                    break;
+                }
+                i += 1;
+            }
+            if i > start {
+                out.push_str(replacement);
+            }
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TUTORIAL: &str = "auth    required   pam_mysql.so user=mailadmin passwd=newpassword host=127.0.0.1 db=mail table=mailbox usercolumn=username passwdcolumn=password crypt=1\n\
+account sufficient pam_mysql.so user=mailadmin passwd=newpassword host=127.0.0.1 db=mail table=mailbox usercolumn=username passwdcolumn=password crypt=1\n";
+
+    #[test]
+    fn tutorial_lines() {
+        let r = parse(TUTORIAL);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].kind, "auth");
+        assert_eq!(r[1].kind, "account");
+        assert_eq!(r[1].control, "sufficient");
+        assert_eq!(r[0].module_name(), "pam_mysql.so");
+        assert_eq!(r[0].arg("crypt"), Some("1"));
+        assert_eq!(r[0].arg("passwdcolumn"), Some("password"));
+        assert_eq!(r[0].arg("nope"), None);
+    }
+
+    #[test]
+    fn brackets_continuations_comments() {
+        let text = "# comment\n-auth [success=1 default=ignore] /lib/security/pam_mysql.so \\\n  [passwd=a b] db=mail # trailing\n@include common-auth\naccount required\n";
+        let r = parse(text);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].line, 2);
+        assert_eq!(r[0].kind, "auth");
+        assert_eq!(r[0].control, "success=1 default=ignore");
+        assert_eq!(r[0].module_name(), "pam_mysql.so");
+        assert_eq!(r[0].arg("passwd"), Some("a b"));
+        assert_eq!(r[0].arg("db"), Some("mail"));
+    }
+
+    #[test]
+    fn redacts_passwords_only() {
+        let out = redact_args(TUTORIAL, &["passwd"], "<redacted>");
+        assert!(!out.contains("newpassword"), "{out}");
+        assert_eq!(out.matches("passwd=<redacted>").count(), 2);
+        assert!(out.contains("passwdcolumn=password"));
+        assert!(out.contains("user=mailadmin"));
+        let out = redact_args("auth x pam_mysql.so [passwd=a b] passwd= db=m", &["passwd"], "R");
+        assert_eq!(out, "auth x pam_mysql.so [passwd=R] passwd= db=m");
+    }
+}
