@@ -28,6 +28,20 @@ pub enum Command {
         /// A check id, as `mailcheck list` shows it.
         id: String,
     },
+    /// Write the man page or a shell completion script to stdout (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generated {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
 }
 
 const RUN_HELP: &str = "The account's password comes from the environment (MAILCHECK_PASSWORD), a file \
@@ -41,6 +55,11 @@ Exit status: 0 nothing failed or errored, 1 a check failed, 2 usage or configura
 pub enum Format {
     Human,
     Json,
+    Junit,
+    Tap,
+    Nagios,
+    Prometheus,
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,8 +77,29 @@ pub struct RunArgs {
     #[arg(long)]
     pub password_stdin: bool,
     /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, value_enum, default_value_t = Format::Human, env = "MAILCHECK_FORMAT")]
     pub format: Format,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a TAP report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub tap: Option<PathBuf>,
+    /// Also write an HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write Prometheus metrics to FILE (atomically, for node_exporter's textfile collector).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+    /// Compare with an earlier JSON report: what newly fails, newly passes, changed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: only checks that newly fail or error count for the exit status.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_regression: bool,
     /// Run only checks whose id, family or requirement matches (e.g. `smtp`, `T14`,
     /// `fs.mysql-maps-perms`, `tls.*`). Repeatable.
     #[arg(long, value_name = "PATTERN")]
@@ -68,7 +108,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATTERN")]
     pub skip: Vec<String>,
     /// Bound on the whole run, in seconds; checks still running then give `error`.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", env = "MAILCHECK_TIMEOUT")]
     pub timeout: Option<f64>,
     /// Send no test mail.
     #[arg(long)]

@@ -16,6 +16,8 @@ pub struct ConfigFile {
     pub host: Option<String>,
     pub account: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// The account's password. Allowed only in a file that group and others cannot read.
+    pub password: Option<String>,
     /// Whole-run bound, e.g. "60s".
     pub timeout: Option<String>,
     #[serde(default)]
@@ -44,6 +46,8 @@ pub enum ConfigError {
     Read { path: PathBuf, message: String },
     #[error("config {}: {message}", .path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("config {} holds a password but is readable by group or others (mode {mode:04o}); chmod 600 it", .path.display())]
+    Insecure { path: PathBuf, mode: u32 },
 }
 
 impl ConfigFile {
@@ -61,10 +65,26 @@ impl ConfigFile {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        let cfg: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: e.message().to_string(),
-        })
+        })?;
+        if cfg.password.is_some() {
+            use std::os::unix::fs::MetadataExt as _;
+            let mode = std::fs::metadata(path)
+                .map(|m| m.mode() & 0o777)
+                .map_err(|e| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+            if mode & 0o077 != 0 {
+                return Err(ConfigError::Insecure {
+                    path: path.to_path_buf(),
+                    mode,
+                });
+            }
+        }
+        Ok(cfg)
     }
 
     /// The settings with this file's overrides applied.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use mailcheck::catalogue::{self, Catalogue};
-use mailcheck::cli::{Cli, Command, Format, RunArgs};
+use mailcheck::cli::{Cli, Command, Format, Generated, RunArgs};
 use mailcheck::config::{self, ConfigFile};
 use mailcheck::context::{Account, Ctx, Target};
 use mailcheck::report::{self, RunReport};
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Command::List => list(),
         Command::Explain { id } => explain(&id),
         Command::Run(args) => run(args),
+        Command::Generate { what } => generate(what),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -100,6 +101,27 @@ fn explain(id: &str) -> Result<u8, Usage> {
     Ok(exit::OK)
 }
 
+fn generate(what: Generated) -> Result<u8, Usage> {
+    use clap::CommandFactory as _;
+    let mut cmd = Cli::command();
+    let mut buf: Vec<u8> = Vec::new();
+    let shell = match what {
+        Generated::Man => {
+            clap_mangen::Man::new(cmd)
+                .render(&mut buf)
+                .map_err(|e| Usage(format!("cannot render the man page: {e}")))?;
+            print_stdout(&String::from_utf8_lossy(&buf));
+            return Ok(exit::OK);
+        }
+        Generated::Bash => clap_complete::Shell::Bash,
+        Generated::Zsh => clap_complete::Shell::Zsh,
+        Generated::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "mailcheck", &mut buf);
+    print_stdout(&String::from_utf8_lossy(&buf));
+    Ok(exit::OK)
+}
+
 fn print_stdout(s: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`mailcheck list | head`) is not an error worth reporting.
@@ -139,7 +161,7 @@ fn password(args: &RunArgs, file: &ConfigFile) -> Result<Option<Secret>, Usage> 
     if let Some(p) = &file.password_file {
         return from_file(p).map(Some);
     }
-    Ok(None)
+    Ok(file.password.clone().map(Secret::new))
 }
 
 fn run(args: RunArgs) -> Result<u8, Usage> {
@@ -189,6 +211,11 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         (None, None) => None,
     };
 
+    let baseline = match &args.baseline {
+        Some(p) => Some(report::baseline::load(p).map_err(Usage)?),
+        None => None,
+    };
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -226,8 +253,11 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
 
     let started = clock::now();
     let t0 = Instant::now();
-    let sink: runner::EventSink = Arc::new(|_event| {});
+    let sink = progress_sink(std::io::stderr().is_terminal());
     let results = runtime.block_on(runner::run(checks, ctx, budget, sink));
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
     let mut report = RunReport {
         host,
         account: account_name,
@@ -236,17 +266,80 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         results,
     };
     report.redact(&redactor);
-    let text = match args.format {
-        Format::Json => report::json::render(&report),
-        Format::Human => report::human::render(
-            &report,
-            report::human::use_colour(std::io::stdout().is_terminal()),
-        ),
+    let diff = baseline
+        .as_ref()
+        .map(|b| report::baseline::diff(b, &report));
+
+    let stdout_text = match args.format {
+        Format::Human => {
+            let mut t = report::human::render(
+                &report,
+                report::human::use_colour(std::io::stdout().is_terminal()),
+            );
+            if let Some(d) = &diff {
+                t.push_str(&d.render_human());
+            }
+            t
+        }
+        f => render(f, &report, diff.as_ref()),
     };
-    print_stdout(&redactor.redact(&text));
+    print_stdout(&redactor.redact(&stdout_text));
+    let files = [
+        (&args.json, Format::Json),
+        (&args.junit, Format::Junit),
+        (&args.tap, Format::Tap),
+        (&args.html, Format::Html),
+        (&args.prometheus, Format::Prometheus),
+    ];
+    for (path, format) in files {
+        let Some(path) = path else { continue };
+        let text = redactor.redact(&render(format, &report, diff.as_ref()));
+        report::prometheus::write_atomically(path, &text)
+            .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
     // Don't wait for probes that were abandoned at a deadline.
     runtime.shutdown_background();
-    Ok(report.summary().exit_code())
+    Ok(match (args.format, &diff) {
+        (Format::Nagios, _) => report::nagios::exit_code(&report),
+        (_, Some(d)) if args.fail_on_regression => d.exit_code(),
+        _ => report.summary().exit_code(),
+    })
+}
+
+/// Renders the machine formats (human has its own colour and baseline handling).
+fn render(format: Format, report: &RunReport, diff: Option<&report::baseline::Diff>) -> String {
+    match format {
+        Format::Human => report::human::render(report, false),
+        Format::Json => report::json::render(report, diff),
+        Format::Junit => report::junit::render(report),
+        Format::Tap => report::tap::render(report),
+        Format::Nagios => report::nagios::render(report),
+        Format::Prometheus => report::prometheus::render(report),
+        Format::Html => report::html::render(report),
+    }
+}
+
+/// On a terminal, one progress line on stderr while checks run; nothing otherwise.
+fn progress_sink(terminal: bool) -> runner::EventSink {
+    if !terminal {
+        return Arc::new(|_event| {});
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    Arc::new(move |event| {
+        let line = match event {
+            runner::Event::Started { check } => format!("running {}", check.id),
+            runner::Event::Finished { result } => {
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                format!(
+                    "{n} checks done, last {} {}",
+                    result.id, result.verdict.status
+                )
+            }
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    })
 }
 
 /// Resolves `host` within 5 s; failure is a usage error (the name is wrong, or DNS is).

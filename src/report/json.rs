@@ -17,6 +17,8 @@ struct Report<'a> {
     duration_ms: u64,
     summary: Summary,
     checks: Vec<CheckEntry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<&'a super::baseline::Diff>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +46,7 @@ struct CheckEntry<'a> {
 }
 
 /// The report as one JSON document (pretty-printed, newline-terminated).
-pub fn render(report: &RunReport) -> String {
+pub fn render(report: &RunReport, baseline: Option<&super::baseline::Diff>) -> String {
     let doc = Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -72,6 +74,7 @@ pub fn render(report: &RunReport) -> String {
                 duration_ms: millis(r.duration),
             })
             .collect(),
+        baseline,
     };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
         format!(

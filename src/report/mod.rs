@@ -1,7 +1,13 @@
 //! The run's report and its renderers. Only this module and main.rs write output.
 
+pub mod baseline;
+pub mod html;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod nagios;
+pub mod prometheus;
+pub mod tap;
 
 use std::time::{Duration, SystemTime};
 
