@@ -1,0 +1,514 @@
+//! The SMTP client session (RFC 5321; STARTTLS RFC 3207; AUTH RFC 4954), one deadline per phase.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::auth::{self, AuthMechanism, Sasl};
+use super::reply::{Capabilities, ReadBuffer, ReadError, Reply, ReplyParser, read_reply};
+use super::stream::Stream;
+use super::transcript::Transcript;
+use super::{Command, Phase, SmtpError, Timeouts};
+use crate::probe::tls::{self, TlsInfo};
+use crate::secret::{REDACTED, Redactor, Secret};
+
+/// Longest wait for the reply to QUIT: the answer is only a courtesy.
+const QUIT_DEADLINE: Duration = Duration::from_secs(2);
+/// Longest wait for the TCP/TLS shutdown after QUIT.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(500);
+
+/// One SMTP session. Every exchange runs under its phase's deadline; after a timeout, a
+/// protocol violation, a 421 or a TLS failure the session refuses further commands.
+pub struct SmtpClient {
+    stream: Stream,
+    buf: ReadBuffer,
+    peer: SocketAddr,
+    timeouts: Timeouts,
+    banner: Reply,
+    caps: Option<Capabilities>,
+    tls: Option<TlsInfo>,
+    transcript: Transcript,
+    /// Why the session can no longer be used, once it cannot.
+    unusable: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpClient")
+            .field("peer", &self.peer)
+            .field("tls", &self.is_tls())
+            .field("unusable", &self.unusable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bytes to send in one exchange and what the transcript shows for them.
+struct Send<'a> {
+    bytes: &'a [u8],
+    shown: &'a [&'a str],
+}
+
+impl SmtpClient {
+    /// Connects and reads the greeting. A 421 greeting is `Err(ServiceUnavailable)`; any
+    /// other greeting (220, 554, ...) is returned through `banner()` for the caller to judge.
+    pub async fn connect(addr: SocketAddr, timeouts: Timeouts) -> Result<SmtpClient, SmtpError> {
+        let started = Instant::now();
+        let tcp = crate::net::connect(addr, timeouts.connect).await?;
+        Self::greet(tcp, addr, timeouts, started).await
+    }
+
+    /// Like `connect`, with the local end bound to `source` first (e.g. `::1` or 127.0.0.2 for
+    /// a relay probe from another address).
+    pub async fn connect_from(
+        source: IpAddr,
+        addr: SocketAddr,
+        timeouts: Timeouts,
+    ) -> Result<SmtpClient, SmtpError> {
+        let started = Instant::now();
+        let tcp = crate::net::connect_from(source, addr, timeouts.connect).await?;
+        Self::greet(tcp, addr, timeouts, started).await
+    }
+
+    async fn greet(
+        tcp: TcpStream,
+        peer: SocketAddr,
+        timeouts: Timeouts,
+        started: Instant,
+    ) -> Result<SmtpClient, SmtpError> {
+        let mut transcript = Transcript::new(started);
+        match tcp.local_addr() {
+            Ok(local) => transcript.note(format!("connected to {peer} from {local}")),
+            Err(_) => transcript.note(format!("connected to {peer}")),
+        }
+        let mut client = SmtpClient {
+            stream: Stream::Plain(tcp),
+            buf: ReadBuffer::default(),
+            peer,
+            timeouts,
+            banner: Reply {
+                code: 0,
+                lines: Vec::new(),
+            },
+            caps: None,
+            tls: None,
+            transcript,
+            unusable: None,
+        };
+        // Never send before the greeting (postscreen's pregreet test would count it).
+        client.banner = client
+            .exchange(Phase::Banner, timeouts.banner, None)
+            .await?;
+        Ok(client)
+    }
+
+    /// The greeting.
+    pub fn banner(&self) -> &Reply {
+        &self.banner
+    }
+
+    /// The server this session talks to.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends EHLO; on 250 stores the capabilities, otherwise clears them. Returns the reply
+    /// whatever its code.
+    pub async fn ehlo(&mut self, client_name: &str) -> Result<Reply, SmtpError> {
+        self.command(&Command::Ehlo(client_name.to_string())).await
+    }
+
+    /// From the latest successful EHLO in the current (plain or TLS) part of the session.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.caps.as_ref()
+    }
+
+    /// Sends STARTTLS. On 220, requires that the server sent nothing more (anything already
+    /// buffered would be plaintext injected before TLS), drops the capabilities, and performs
+    /// the handshake with the dangerous recording verifier. The caller sends EHLO again.
+    pub async fn starttls(&mut self, server_name: &str) -> Result<TlsInfo, SmtpError> {
+        if self.is_tls() {
+            return Err(SmtpError::Io {
+                phase: Phase::Starttls,
+                detail: "TLS is already active".to_string(),
+            });
+        }
+        let name = tls::server_name(server_name).map_err(|detail| SmtpError::Tls { detail })?;
+        let (config, verifier) =
+            tls::dangerous_client_config().map_err(|detail| SmtpError::Tls { detail })?;
+        let send = Send {
+            bytes: b"STARTTLS\r\n",
+            shown: &["STARTTLS"],
+        };
+        let reply = self
+            .exchange(Phase::Starttls, self.timeouts.command, Some(send))
+            .await?;
+        if reply.code != 220 {
+            return Err(SmtpError::Rejected {
+                phase: Phase::Starttls,
+                reply,
+            });
+        }
+        // What was learned in plaintext means nothing once TLS is up (RFC 3207 §4.2).
+        self.caps = None;
+        if !self.buf.is_empty() {
+            let err = SmtpError::Protocol {
+                phase: Phase::Starttls,
+                detail: format!(
+                    "data after STARTTLS 220, before the TLS handshake (possible command \
+                     injection): {}",
+                    self.buf.pending_excerpt()
+                ),
+            };
+            return Err(self.fail(err));
+        }
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(self.fail(SmtpError::Io {
+                phase: Phase::Starttls,
+                detail: "connection no longer usable".to_string(),
+            }));
+        };
+        let connector = TlsConnector::from(Arc::new(config));
+        let deadline = self.timeouts.tls;
+        let stream = match tokio::time::timeout(deadline, connector.connect(name, tcp)).await {
+            Err(_) => {
+                return Err(self.fail(SmtpError::Timeout {
+                    phase: Phase::TlsHandshake,
+                    after: deadline,
+                }));
+            }
+            Ok(Err(e)) => {
+                let detail = match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe => {
+                        format!("server closed the connection during the handshake ({e})")
+                    }
+                    _ => e.to_string(),
+                };
+                return Err(self.fail(SmtpError::Tls { detail }));
+            }
+            Ok(Ok(s)) => s,
+        };
+        let (info, problems) =
+            TlsInfo::from_connection(stream.get_ref().1, verifier.recorded_chain());
+        self.stream = Stream::Tls(Box::new(stream));
+        let leaf = info.leaf().map_or_else(
+            || "no parsable certificate".to_string(),
+            |c| {
+                format!(
+                    "leaf {}{}",
+                    c.subject,
+                    if c.self_signed { " (self-signed)" } else { "" }
+                )
+            },
+        );
+        self.transcript.note(format!(
+            "TLS handshake {} {}, {} certificate(s), {leaf}",
+            info.protocol,
+            info.cipher,
+            info.peer_chain_der.len()
+        ));
+        for p in problems {
+            self.transcript.note(p);
+        }
+        self.tls = Some(info.clone());
+        Ok(info)
+    }
+
+    /// Whether the session runs inside TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// The facts of the TLS handshake, once `starttls` succeeded.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// Sends one command (its exact bytes) and returns the reply whatever its code, except
+    /// 421, which is `Err(ServiceUnavailable)` because the server is closing the channel.
+    /// Use `starttls`, `auth` and `data` for those exchanges.
+    pub async fn command(&mut self, cmd: &Command) -> Result<Reply, SmtpError> {
+        let phase = cmd.phase();
+        let wire = cmd.to_string();
+        let line = cmd.line();
+        if line.contains(['\r', '\n']) {
+            return Err(SmtpError::Io {
+                phase,
+                detail: "command contains a line break; not sent".to_string(),
+            });
+        }
+        let send = Send {
+            bytes: wire.as_bytes(),
+            shown: &[&line],
+        };
+        let reply = self
+            .exchange(phase, self.timeouts.command, Some(send))
+            .await?;
+        match cmd {
+            Command::Ehlo(_) => {
+                self.caps = (reply.code == 250).then(|| Capabilities::from_ehlo(&reply));
+            }
+            Command::Helo(_) if reply.code == 250 => self.caps = None,
+            Command::Starttls if reply.code == 220 => {
+                self.unusable = Some(
+                    "STARTTLS accepted outside starttls(); the server expects a TLS handshake"
+                        .to_string(),
+                );
+            }
+            Command::Quit => self.unusable = Some("QUIT was sent".to_string()),
+            _ => {}
+        }
+        Ok(reply)
+    }
+
+    /// AUTH PLAIN or LOGIN through rsasl. Refuses unless the session runs inside TLS. Returns
+    /// the final reply (235, 535, ...). The transcript shows `AUTH PLAIN <redacted>` and
+    /// `<redacted>` for every response.
+    pub async fn auth(
+        &mut self,
+        mechanism: AuthMechanism,
+        user: &str,
+        password: &Secret,
+    ) -> Result<Reply, SmtpError> {
+        // Checked here, not left to a library (RFC 4954 §4).
+        if !self.is_tls() {
+            return Err(SmtpError::AuthWithoutTls);
+        }
+        let sasl_error = |detail: String| SmtpError::Io {
+            phase: Phase::Auth,
+            detail,
+        };
+        let mut redactor = Redactor::default();
+        redactor.add(password, Some(user));
+        let first_entry = self.transcript.entries().len();
+        let result = self
+            .auth_dialog(mechanism, user, password, sasl_error)
+            .await;
+        // Nothing we sent is in the transcript; this also hides a server that echoes it.
+        self.transcript.redact_from(first_entry, &redactor);
+        result
+    }
+
+    async fn auth_dialog(
+        &mut self,
+        mechanism: AuthMechanism,
+        user: &str,
+        password: &Secret,
+        sasl_error: impl Fn(String) -> SmtpError,
+    ) -> Result<Reply, SmtpError> {
+        let name = mechanism.name();
+        let mut sasl = Sasl::start(mechanism, user, password).map_err(&sasl_error)?;
+        let deadline = self.timeouts.command;
+        let (wire, shown) = if sasl.client_first() {
+            let initial = sasl.step(None).map_err(&sasl_error)?;
+            // RFC 4954 §4: "=" stands for an empty initial response.
+            let initial = if initial.is_empty() { "=" } else { &initial };
+            (
+                format!("AUTH {name} {initial}\r\n"),
+                format!("AUTH {name} {REDACTED}"),
+            )
+        } else {
+            (format!("AUTH {name}\r\n"), format!("AUTH {name}"))
+        };
+        let send = Send {
+            bytes: wire.as_bytes(),
+            shown: &[&shown],
+        };
+        let mut reply = self.exchange(Phase::Auth, deadline, Some(send)).await?;
+        drop(wire);
+        for _ in 0..auth::MAX_ROUNDS {
+            if reply.code != 334 {
+                return Ok(reply);
+            }
+            if sasl.finished() {
+                // The mechanism has said all it has; cancel (RFC 4954 §4) and report the answer.
+                let send = Send {
+                    bytes: b"*\r\n",
+                    shown: &["*"],
+                };
+                return self.exchange(Phase::Auth, deadline, Some(send)).await;
+            }
+            let challenge = match auth::decode_challenge(reply.first_line()) {
+                Ok(c) => c,
+                Err(detail) => {
+                    return Err(self.fail(SmtpError::Protocol {
+                        phase: Phase::Auth,
+                        detail,
+                    }));
+                }
+            };
+            let response = sasl.step(Some(&challenge)).map_err(&sasl_error)?;
+            let wire = format!("{response}\r\n");
+            let send = Send {
+                bytes: wire.as_bytes(),
+                shown: &[REDACTED],
+            };
+            reply = self.exchange(Phase::Auth, deadline, Some(send)).await?;
+        }
+        if reply.code == 334 {
+            let detail = format!("more than {} AUTH challenges", auth::MAX_ROUNDS);
+            return Err(self.fail(SmtpError::Protocol {
+                phase: Phase::Auth,
+                detail,
+            }));
+        }
+        Ok(reply)
+    }
+
+    /// Sends DATA; unless the answer is 354 returns that reply. Then sends the message with
+    /// CRLF line ends and dot-stuffing, and the final `.` in the same write, and returns the
+    /// reply to it.
+    pub async fn data(&mut self, message: &[u8]) -> Result<Reply, SmtpError> {
+        let reply = self.command(&Command::Data).await?;
+        if reply.code != 354 {
+            return Ok(reply);
+        }
+        let (body, lines) = dot_stuff(message);
+        let shown = format!("<message: {} bytes, {lines} lines>", message.len());
+        let send = Send {
+            bytes: &body,
+            shown: &[&shown, "."],
+        };
+        self.exchange(Phase::DataEnd, self.timeouts.data, Some(send))
+            .await
+    }
+
+    /// Best-effort QUIT under a short deadline, then closes; returns the transcript.
+    pub async fn quit(mut self) -> Transcript {
+        if self.unusable.is_none() {
+            let deadline = self.timeouts.command.min(QUIT_DEADLINE);
+            let send = Send {
+                bytes: b"QUIT\r\n",
+                shown: &["QUIT"],
+            };
+            // A failure is already noted in the transcript; there is nothing else to do.
+            let _ = self.exchange(Phase::Quit, deadline, Some(send)).await;
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_DEADLINE, self.stream.shutdown()).await;
+        self.transcript
+    }
+
+    /// The dialog so far.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// Notes `err`, marks the session unusable, and hands `err` back.
+    fn fail(&mut self, err: SmtpError) -> SmtpError {
+        self.transcript.note(err.to_string());
+        self.unusable = Some(err.to_string());
+        err
+    }
+
+    /// Writes `send` (if any) and reads one complete reply, all under `deadline`.
+    async fn exchange(
+        &mut self,
+        phase: Phase,
+        deadline: Duration,
+        send: Option<Send<'_>>,
+    ) -> Result<Reply, SmtpError> {
+        if let Some(why) = &self.unusable {
+            return Err(SmtpError::Io {
+                phase,
+                detail: format!("session unusable: {why}"),
+            });
+        }
+        let bytes = send.as_ref().map(|s| {
+            for line in s.shown {
+                self.transcript.client(*line);
+            }
+            s.bytes
+        });
+        let mut parser = ReplyParser::default();
+        let stream = &mut self.stream;
+        let buf = &mut self.buf;
+        let parser_ref = &mut parser;
+        let result = tokio::time::timeout(deadline, async move {
+            if let Some(bytes) = bytes {
+                stream.write_all(bytes).await.map_err(ReadError::Io)?;
+                stream.flush().await.map_err(ReadError::Io)?;
+            }
+            read_reply(buf, stream, parser_ref).await
+        })
+        .await;
+        let err = match result {
+            Ok(Ok(reply)) => {
+                self.transcript.server_reply(&reply);
+                if reply.code == 421 {
+                    self.unusable = Some(format!("421 during {phase}"));
+                    return Err(SmtpError::ServiceUnavailable { phase, reply });
+                }
+                return Ok(reply);
+            }
+            Err(_) => SmtpError::Timeout {
+                phase,
+                after: deadline,
+            },
+            Ok(Err(ReadError::Closed)) => SmtpError::Closed { phase },
+            Ok(Err(ReadError::Protocol(detail))) => SmtpError::Protocol { phase, detail },
+            Ok(Err(ReadError::Io(e))) => io_error(phase, &e),
+        };
+        if let Some(partial) = parser.partial() {
+            self.transcript.server_reply(&partial);
+        }
+        Err(self.fail(err))
+    }
+}
+
+fn io_error(phase: Phase, e: &std::io::Error) -> SmtpError {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            SmtpError::Closed { phase }
+        }
+        _ => SmtpError::Io {
+            phase,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// The message with CRLF line ends, leading dots doubled (RFC 5321 §4.5.2), and the final
+/// `.` line; plus the number of message lines.
+fn dot_stuff(message: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 8);
+    let mut pieces: Vec<&[u8]> = message.split(|&b| b == b'\n').collect();
+    if pieces.last().is_some_and(|p| p.is_empty()) {
+        pieces.pop();
+    }
+    let lines = pieces.len();
+    for piece in pieces {
+        let line = piece.strip_suffix(b"\r").unwrap_or(piece);
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    (out, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_and_line_ends() {
+        assert_eq!(dot_stuff(b""), (b".\r\n".to_vec(), 0));
+        assert_eq!(
+            dot_stuff(b"Subject: x\n\n.hidden\r\n..two\nlast"),
+            (
+                b"Subject: x\r\n\r\n..hidden\r\n...two\r\nlast\r\n.\r\n".to_vec(),
+                5
+            )
+        );
+        assert_eq!(dot_stuff(b"a\r\n.\r\n").0, b"a\r\n..\r\n.\r\n".to_vec());
+    }
+}
