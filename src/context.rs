@@ -69,6 +69,8 @@ pub struct Ctx {
     /// Bounds concurrent connections to the server (Postfix throttles busy clients).
     pub connections: Semaphore,
     postfix: OnceCell<Result<Arc<PostfixConfig>, ProbeError>>,
+    /// The run's database connections (one per server and login), made on first use.
+    pub mysql: crate::probe::mysql::Connections,
 }
 
 /// At most this many connections to the server at once.
@@ -92,6 +94,7 @@ impl Ctx {
             redactor,
             connections: Semaphore::new(MAX_CONNECTIONS),
             postfix: OnceCell::new(),
+            mysql: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! They never decide pass or fail and never print.
 
 pub mod file;
+pub mod mysql;
 pub mod pam;
 pub mod postfix;
 pub mod process;
