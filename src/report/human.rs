@@ -70,14 +70,15 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         );
     }
     let s = report.summary();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let _ = writeln!(
         out,
-        "\n{} passed, {} failed, {} warnings, {} skipped, {} errors in {:.2} s",
+        "\n{} passed, {} failed, {}, {} skipped, {} in {:.2} s",
         s.pass,
         s.fail,
-        s.warn,
+        plural(s.warn, "warning"),
         s.skip,
-        s.error,
+        plural(s.error, "error"),
         report.duration.as_secs_f64()
     );
     let fixes: Vec<_> = report
