@@ -2,6 +2,7 @@
 //! They never decide pass or fail and never print.
 
 pub mod file;
+pub mod maps;
 pub mod mysql;
 pub mod pam;
 pub mod postfix;

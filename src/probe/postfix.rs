@@ -6,15 +6,23 @@ use std::path::{Path, PathBuf};
 
 use super::ProbeError;
 
-/// Defaults (Postfix 3.7 on Debian 12, compatibility_level 3.6) of the parameters mailcheck reads.
-/// A parameter that is neither set nor listed here reads as empty.
+/// Defaults of the parameters mailcheck reads, exactly as `postconf -d` prints them (Postfix 3.7
+/// on Debian 12), including the `${{$compatibility_level} <level {2} ? ... }` expressions that
+/// make a default depend on `compatibility_level`. A test compares this table with `postconf -d`.
+/// A parameter that is neither set nor listed here reads as empty, except `myhostname`,
+/// `mydomain` (derived as Postfix derives them) and `mynetworks` (computed by Postfix from the
+/// interfaces and `mynetworks_style`; it reads as empty here).
 const DEFAULTS: &[(&str, &str)] = &[
     ("alias_database", "hash:/etc/aliases"),
     ("alias_maps", "hash:/etc/aliases, nis:mail.aliases"),
-    ("append_dot_mydomain", "no"),
+    (
+        "append_dot_mydomain",
+        "${{$compatibility_level} <level {1} ? {yes} : {no}}",
+    ),
     ("biff", "yes"),
     ("broken_sasl_auth_clients", "no"),
     ("command_directory", "/usr/sbin"),
+    ("compatibility_level", "0"),
     ("config_directory", "/etc/postfix"),
     ("daemon_directory", "/usr/lib/postfix/sbin"),
     ("data_directory", "/var/lib/postfix"),
@@ -30,19 +38,26 @@ const DEFAULTS: &[(&str, &str)] = &[
         "mydestination",
         "$myhostname, localhost.$mydomain, localhost",
     ),
-    ("mynetworks_style", "subnet"),
+    (
+        "mynetworks_style",
+        "${{$compatibility_level} <level {2} ? {subnet} : {host}}",
+    ),
     ("myorigin", "$myhostname"),
     ("queue_directory", "/var/spool/postfix"),
     ("recipient_delimiter", ""),
-    ("relay_domains", ""),
+    (
+        "relay_domains",
+        "${{$compatibility_level} <level {2} ? {$mydestination} : {}}",
+    ),
     ("relayhost", ""),
     ("setgid_group", "postdrop"),
     ("smtpd_banner", "$myhostname ESMTP $mail_name"),
     ("smtpd_client_restrictions", ""),
+    ("smtpd_enforce_tls", "no"),
     ("smtpd_recipient_restrictions", ""),
     (
         "smtpd_relay_restrictions",
-        "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination",
+        "${{$compatibility_level} <level {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}",
     ),
     ("smtpd_sasl_auth_enable", "no"),
     ("smtpd_sasl_authenticated_header", "no"),
@@ -50,6 +65,11 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("smtpd_sasl_type", "cyrus"),
     ("smtpd_tls_auth_only", "no"),
     ("smtpd_tls_cert_file", ""),
+    ("smtpd_tls_chain_files", ""),
+    ("smtpd_tls_dcert_file", ""),
+    ("smtpd_tls_dkey_file", "$smtpd_tls_dcert_file"),
+    ("smtpd_tls_eccert_file", ""),
+    ("smtpd_tls_eckey_file", "$smtpd_tls_eccert_file"),
     ("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
     ("smtpd_tls_security_level", ""),
     ("smtpd_use_tls", "no"),
@@ -57,12 +77,18 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("virtual_gid_maps", ""),
     ("virtual_mailbox_base", ""),
     ("virtual_mailbox_domains", "$virtual_mailbox_maps"),
+    ("virtual_mailbox_limit", "51200000"),
     ("virtual_mailbox_maps", ""),
     ("virtual_maps", ""),
     ("virtual_minimum_uid", "100"),
     ("virtual_transport", "virtual"),
     ("virtual_uid_maps", ""),
 ];
+
+/// The parameters whose defaults [`MainCf`] knows (for tests that compare with `postconf -d`).
+pub fn known_defaults() -> impl Iterator<Item = (&'static str, &'static str)> {
+    DEFAULTS.iter().copied()
+}
 
 /// One `name = value` line of main.cf, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,19 +100,19 @@ pub struct Setting {
 
 /// Logical lines of a Postfix config file: comments and blank lines dropped, lines that start
 /// with whitespace joined to the previous one. Returns (first line number, text).
-fn logical_lines(text: &str) -> Vec<(usize, String)> {
+pub(crate) fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        if line.starts_with(char::is_whitespace) {
-            if let Some(last) = out.last_mut() {
-                last.1.push(' ');
-                last.1.push_str(trimmed);
-                continue;
-            }
+        if line.starts_with(char::is_whitespace)
+            && let Some(last) = out.last_mut()
+        {
+            last.1.push(' ');
+            last.1.push_str(trimmed);
+            continue;
         }
         out.push((i + 1, trimmed.to_string()));
     }
@@ -110,7 +136,9 @@ impl MainCf {
         let mut malformed = Vec::new();
         for (line, l) in logical_lines(text) {
             match l.split_once('=') {
-                Some((name, value)) if !name.trim().is_empty() && !name.trim().contains(' ') => {
+                Some((name, value))
+                    if !name.trim().is_empty() && !name.trim().contains(char::is_whitespace) =>
+                {
                     // A later setting of the same name wins, as in Postfix.
                     settings.insert(
                         name.trim().to_string(),
@@ -136,20 +164,35 @@ impl MainCf {
         self.settings.get(name).map(|s| s.value.as_str())
     }
 
+    /// The main.cf line where `name` is set.
+    pub fn line(&self, name: &str) -> Option<usize> {
+        self.settings.get(name).map(|s| s.line)
+    }
+
     /// The unexpanded value: as written, else Postfix's default.
     pub fn raw_or_default(&self, name: &str) -> String {
         if let Some(v) = self.raw(name) {
             return v.to_string();
         }
         match name {
-            "myhostname" => self.system_hostname.clone(),
-            "mydomain" => {
-                let h = self.get("myhostname");
-                match h.split_once('.') {
-                    Some((_, d)) if d.contains('.') || !d.is_empty() => d.to_string(),
-                    _ => "localdomain".to_string(),
+            // mail_params.c check_myhostname(): a hostname without a dot gets `.$mydomain`
+            // appended when mydomain is set in main.cf, else `.localdomain`.
+            "myhostname" => {
+                let host = self.system_hostname.clone();
+                if host.contains('.') {
+                    return host;
                 }
+                let domain = match self.raw("mydomain") {
+                    Some(d) => self.expand(d, 1),
+                    None => "localdomain".to_string(),
+                };
+                format!("{host}.{domain}")
             }
+            // check_mydomainname(): what follows the first dot of myhostname.
+            "mydomain" => match self.get("myhostname").split_once('.') {
+                Some((_, d)) if !d.is_empty() => d.to_string(),
+                _ => "localdomain".to_string(),
+            },
             _ => DEFAULTS
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -163,7 +206,9 @@ impl MainCf {
         self.expand(&self.raw_or_default(name), 0)
     }
 
-    /// Expands `$name`, `${name}`, `$(name)`, `${name?text}`, `${name:text}` in `value`.
+    /// Expands `$name`, `${name}`, `$(name)`, `${name?text}`, `${name:text}`,
+    /// `${name?{text}:{text}}` and the relational form `${{a} op {b} ? {t} : {f}}` (op one of
+    /// `== != < <= > >=`, numeric, or `==level <level ...`, compatibility levels) in `value`.
     pub fn expand(&self, value: &str, depth: usize) -> String {
         if depth > 20 {
             return value.to_string(); // a loop of $references; Postfix gives up too
@@ -207,7 +252,7 @@ impl MainCf {
                     j += 1;
                 }
                 let name: String = chars[i + 1..j].iter().collect();
-                out.push_str(&self.expand(&self.raw_or_default(&name), depth + 1));
+                out.push_str(&self.get_at(&name, depth));
                 i = j;
             } else {
                 out.push(c);
@@ -218,21 +263,81 @@ impl MainCf {
     }
 
     fn expand_braced(&self, inner: &str, depth: usize) -> String {
-        let split = inner.find(['?', ':']);
-        match split {
-            Some(p) => {
-                let name = &inner[..p];
-                let text = inner[p + 1..].trim_start_matches('{').trim_end_matches('}');
-                let set = !self.get_at(name, depth).is_empty();
-                let want_set = inner.as_bytes()[p] == b'?';
-                if set == want_set {
-                    self.expand(text, depth + 1)
-                } else {
-                    String::new()
-                }
-            }
-            None => self.get_at(inner, depth),
+        if inner.trim_start().starts_with('{') {
+            return self.expand_relational(inner, depth).unwrap_or_default();
         }
+        let Some(p) = inner.find(['?', ':']) else {
+            return self.get_at(inner.trim(), depth);
+        };
+        let name = inner[..p].trim();
+        let rest = &inner[p + 1..];
+        // mac_expand tests the looked-up value before it is expanded.
+        let set = !self.raw_or_default(name).is_empty();
+        let (when_set, when_unset) = if inner.as_bytes()[p] == b'?' {
+            // `${name?text}`, `${name?{text}}` or `${name?{t}:{f}}`.
+            match take_group(rest.trim_start()) {
+                Some((t, after)) => {
+                    let f = after
+                        .trim_start()
+                        .strip_prefix(':')
+                        .and_then(|f| take_group(f.trim_start()))
+                        .map(|(f, _)| f);
+                    (Some(t), f)
+                }
+                None => (Some(rest), None),
+            }
+        } else {
+            let f = take_group(rest.trim_start()).map_or(rest, |(f, _)| f);
+            (None, Some(f))
+        };
+        let chosen = if set { when_set } else { when_unset };
+        chosen.map_or_else(String::new, |t| self.expand(t, depth + 1))
+    }
+
+    /// `{a} op {b} ? {t} : {f}` (either branch optional); `None` when it does not parse.
+    fn expand_relational(&self, inner: &str, depth: usize) -> Option<String> {
+        let (a, rest) = take_group(inner.trim_start())?;
+        let rest = rest.trim_start();
+        const OPS: [&str; 12] = [
+            "==level", "!=level", "<=level", ">=level", "<level", ">level", "==", "!=", "<=", ">=",
+            "<", ">",
+        ];
+        let op = OPS.iter().find(|op| rest.starts_with(**op))?;
+        let (b, rest) = take_group(rest[op.len()..].trim_start())?;
+        let a = self.expand(a.trim(), depth + 1);
+        let b = self.expand(b.trim(), depth + 1);
+        let ord = if let Some(op) = op.strip_suffix("level") {
+            compare_levels(&a, &b).map(|o| (op, o))
+        } else if *op == "==" || *op == "!=" {
+            Some((*op, a.cmp(&b)))
+        } else {
+            let (x, y) = (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?);
+            Some((*op, x.cmp(&y)))
+        };
+        let (op, ord) = ord?;
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let truth = match op {
+            "==" => ord == Equal,
+            "!=" => ord != Equal,
+            "<" => ord == Less,
+            "<=" => ord != Greater,
+            ">" => ord == Greater,
+            _ => ord != Less, // ">="
+        };
+        let mut rest = rest.trim_start();
+        let mut when_true = None;
+        let mut when_false = None;
+        if let Some(r) = rest.strip_prefix('?') {
+            let (t, r) = take_group(r.trim_start())?;
+            when_true = Some(t);
+            rest = r.trim_start();
+        }
+        if let Some(r) = rest.strip_prefix(':') {
+            let (f, _) = take_group(r.trim_start())?;
+            when_false = Some(f);
+        }
+        let chosen = if truth { when_true } else { when_false };
+        Some(chosen.map_or_else(String::new, |t| self.expand(t.trim(), depth + 1)))
     }
 
     fn get_at(&self, name: &str, depth: usize) -> String {
@@ -245,13 +350,67 @@ impl MainCf {
     }
 }
 
-/// Splits a Postfix list value on commas and whitespace.
+/// `{text}rest` → (text, rest), braces nesting; `None` when `s` does not start with `{`.
+fn take_group(s: &str) -> Option<(&str, &str)> {
+    if !s.starts_with('{') {
+        return None;
+    }
+    let mut level = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => level += 1,
+            '}' => {
+                level -= 1;
+                if level == 0 {
+                    return Some((&s[1..i], &s[i + 1..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Compares two compatibility levels (`major[.minor[.patch]]`) component by component.
+fn compare_levels(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let parse = |s: &str| -> Option<Vec<u64>> {
+        s.split('.').map(|p| p.trim().parse::<u64>().ok()).collect()
+    };
+    let (mut x, mut y) = (parse(a)?, parse(b)?);
+    let n = x.len().max(y.len());
+    x.resize(n, 0);
+    y.resize(n, 0);
+    Some(x.cmp(&y))
+}
+
+/// Splits a Postfix list value on commas and whitespace, as Postfix does (`mystrtokq`): a
+/// `{ ... }` group (Postfix 3.0+, e.g. `inline:{ a=b, c=d }`) stays one item.
 pub fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                cur.push(c);
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                cur.push(c);
+            }
+            c if depth == 0 && (c == ',' || c.is_whitespace()) => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// One service line of master.cf with its `-o` overrides.
@@ -288,6 +447,10 @@ pub struct MasterCf {
     pub path: PathBuf,
     pub services: Vec<MasterService>,
     pub malformed: Vec<(usize, String)>,
+    /// Comment lines that look like a service line (`#submission inet n - ...`): (line, text
+    /// without the `#`). Postfix ignores them, and joins the indented `-o` lines that follow
+    /// such a line to the service *before* it.
+    pub commented: Vec<(usize, String)>,
 }
 
 impl MasterCf {
@@ -328,10 +491,25 @@ impl MasterCf {
                 line,
             });
         }
+        let commented = text
+            .lines()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let body = l.trim_start().strip_prefix('#')?.trim();
+                let words = split_master_words(body);
+                let looks_like_service = words.len() >= 8
+                    && matches!(
+                        words[1].as_str(),
+                        "inet" | "unix" | "unix-dgram" | "fifo" | "pass"
+                    );
+                looks_like_service.then(|| (i + 1, body.to_string()))
+            })
+            .collect();
         MasterCf {
             path: path.to_path_buf(),
             services,
             malformed,
+            commented,
         }
     }
 
@@ -400,6 +578,15 @@ impl PostfixConfig {
     pub fn get(&self, name: &str) -> String {
         self.main.get(name)
     }
+
+    /// `name` as `service` sees it: its last `-o name=value` (expanded with main.cf's
+    /// parameters), else main.cf's value.
+    pub fn service_get(&self, service: &MasterService, name: &str) -> String {
+        match service.override_value(name) {
+            Some(v) => self.main.expand(v, 0),
+            None => self.main.get(name),
+        }
+    }
 }
 
 /// The machine's hostname (Postfix's default for myhostname), from the kernel.
@@ -429,13 +616,22 @@ pub fn find_config_dir(explicit: Option<&Path>) -> PathBuf {
     PathBuf::from("/etc/postfix")
 }
 
-/// Map references (`type:path`) in a parameter value, e.g. `mysql:/etc/postfix/x.cf`.
+/// Map references (`type:path`) with an absolute path in a parameter value, e.g.
+/// `mysql:/etc/postfix/x.cf`; `proxy:` is looked through (`proxy:mysql:/x.cf` is `mysql`).
+/// Inline maps (`inline:{...}`, `regexp:{...}`) and NIS-style names are left out.
 pub fn map_references(value: &str) -> Vec<(String, PathBuf)> {
     split_list(value)
         .into_iter()
         .filter_map(|item| {
-            let (kind, path) = item.split_once(':')?;
-            path.starts_with('/')
+            let mut rest = item.as_str();
+            while let Some(r) = rest
+                .strip_prefix("proxy:")
+                .or_else(|| rest.strip_prefix("proxywrite:"))
+            {
+                rest = r;
+            }
+            let (kind, path) = rest.split_once(':')?;
+            (path.starts_with('/') && !kind.is_empty())
                 .then(|| (kind.to_string(), PathBuf::from(path)))
         })
         .collect()
@@ -489,6 +685,52 @@ mod tests {
     #[test]
     fn default_hostname_is_the_system_one() {
         assert_eq!(main_cf("").get("myhostname"), "vm.example.org");
+        // check_myhostname(): a bare hostname gets .$mydomain, else .localdomain.
+        let bare = |text: &str| MainCf::parse(Path::new("main.cf"), text, "vm");
+        assert_eq!(bare("").get("myhostname"), "vm.localdomain");
+        assert_eq!(bare("").get("mydomain"), "localdomain");
+        assert_eq!(
+            bare("mydomain = corp.test\n").get("myhostname"),
+            "vm.corp.test"
+        );
+        // The tutorial's warning: myhostname = example.com gives mydomain = com.
+        assert_eq!(bare("myhostname = example.com\n").get("mydomain"), "com");
+    }
+
+    #[test]
+    fn compatibility_level_expressions() {
+        let old = main_cf("");
+        assert_eq!(old.get("mynetworks_style"), "subnet");
+        assert_eq!(old.get("append_dot_mydomain"), "yes");
+        assert_eq!(old.get("smtpd_relay_restrictions"), "");
+        assert_eq!(
+            old.get("relay_domains"),
+            "vm.example.org, localhost.example.org, localhost"
+        );
+        let new = main_cf("compatibility_level = 3.6\n");
+        assert_eq!(new.get("mynetworks_style"), "host");
+        assert_eq!(new.get("append_dot_mydomain"), "no");
+        assert_eq!(new.get("relay_domains"), "");
+        assert_eq!(
+            new.get("smtpd_relay_restrictions"),
+            "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
+        );
+        // The forms `postconf -xh` was seen to evaluate this way (Postfix 3.7).
+        let m = main_cf("compatibility_level=3.6\n");
+        assert_eq!(
+            m.expand(
+                "${{$compatibility_level} == {3.6} ? {eq} : {ne}} ${{10} < {9} ? {lt}:{ge}} ${{3.10} >level {3.9} ? {gt}} ${{a} != {b}:{never}} ${{ 2 } <= {2}?{le}} ${{$mail_name}=={Postfix}?{pf}}",
+                0
+            ),
+            "eq ge gt  le pf"
+        );
+        assert_eq!(
+            m.expand(
+                "${mail_name?{yes}:{no}} ${nonexist?{yes}:{no}} ${nonexist:y}",
+                0
+            ),
+            "yes no y"
+        );
     }
 
     #[test]
