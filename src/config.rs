@@ -24,6 +24,22 @@ pub struct ConfigFile {
     pub skip: Vec<String>,
     #[serde(default)]
     pub tutorial: TutorialOverrides,
+    #[serde(default)]
+    pub timeouts: TimeoutOverrides,
+}
+
+/// Per-phase deadlines, e.g. `delivery = "5s"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOverrides {
+    pub connect: Option<String>,
+    pub banner: Option<String>,
+    pub command: Option<String>,
+    pub tls: Option<String>,
+    pub data: Option<String>,
+    pub socket: Option<String>,
+    pub database: Option<String>,
+    pub delivery: Option<String>,
 }
 
 /// Tutorial constants the admin chose differently.
@@ -87,9 +103,28 @@ impl ConfigFile {
         Ok(cfg)
     }
 
-    /// The settings with this file's overrides applied.
-    pub fn settings(&self) -> Settings {
+    /// The settings with this file's overrides applied; `path` names the file in errors.
+    pub fn settings(&self, path: &Path) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
+        let t = &self.timeouts;
+        let slots = [
+            ("connect", &t.connect, &mut s.timeouts.connect),
+            ("banner", &t.banner, &mut s.timeouts.banner),
+            ("command", &t.command, &mut s.timeouts.command),
+            ("tls", &t.tls, &mut s.timeouts.tls),
+            ("data", &t.data, &mut s.timeouts.data),
+            ("socket", &t.socket, &mut s.timeouts.socket),
+            ("database", &t.database, &mut s.timeouts.database),
+            ("delivery", &t.delivery, &mut s.timeouts.delivery),
+        ];
+        for (name, value, slot) in slots {
+            if let Some(v) = value {
+                *slot = humantime::parse_duration(v).map_err(|e| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!("timeouts.{name} = \"{v}\": {e}"),
+                })?;
+            }
+        }
         let t = &self.tutorial;
         if let Some(v) = &t.postfix_config_dir {
             s.config_dir = Some(v.clone());
@@ -115,6 +150,6 @@ impl ConfigFile {
         if let Some(v) = &t.cert_file {
             s.cert_file.clone_from(v);
         }
-        s
+        Ok(s)
     }
 }

@@ -220,6 +220,7 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         .enable_all()
         .build()
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut signals = runtime.block_on(async { Signals::install() });
 
     let addrs = runtime.block_on(resolve(&host))?;
     let local = addrs.iter().any(|ip| net::is_local_address(*ip));
@@ -234,18 +235,19 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         redactor.add(p, account_name.as_deref());
     }
     let send = account.is_some() && !args.no_send;
-    let run_token = format!(
-        "mc{}{:x}",
-        clock::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        std::process::id()
-    );
+    let run_token = mailcheck::probe::testmail::new_token();
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(config::DEFAULT_PATH));
+    let mut settings = file
+        .settings(&config_path)
+        .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
+    args.apply_network(&mut settings).map_err(Usage)?;
     let ctx = Arc::new(Ctx::new(
         target,
         account,
-        file.settings(),
+        settings,
         send,
         run_token,
         redactor.clone(),
@@ -254,10 +256,37 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
     let started = clock::now();
     let t0 = Instant::now();
     let sink = progress_sink(std::io::stderr().is_terminal());
-    let results = runtime.block_on(runner::run(checks, ctx, budget, sink));
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            results = runner::run(checks, ctx.clone(), budget, sink) => Ok(results),
+            signal = signals.recv() => Err(signal),
+        }
+    });
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }
+    // Test mail of this run is deleted whatever happened; after an interruption, first wait a
+    // little for messages the server accepted but had not delivered yet.
+    let grace = if outcome.is_err() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(500)
+    };
+    let cleanup = runtime.block_on(mailcheck::checks::delivery::cleanup(&ctx, grace));
+    if let Some(c) = &cleanup {
+        for p in &c.problems {
+            eprintln!("mailcheck: cleanup: {p}");
+        }
+    }
+    let results = match outcome {
+        Ok(r) => r,
+        Err(signal) => {
+            let n = cleanup.map(|c| c.deleted.len()).unwrap_or(0);
+            eprintln!("mailcheck: interrupted by {signal}; deleted {n} test message(s) of this run");
+            runtime.shutdown_background();
+            return Ok(exit::INTERRUPTED);
+        }
+    };
     let mut report = RunReport {
         host,
         account: account_name,
@@ -340,6 +369,40 @@ fn progress_sink(terminal: bool) -> runner::EventSink {
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
     })
+}
+
+/// SIGINT and SIGTERM, caught from the moment the runtime exists, so an interrupted run can
+/// still delete its test mail.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Must be called inside the runtime.
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Resolves when one arrives; names it.
+    async fn recv(&mut self) -> &'static str {
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.int) => "SIGINT",
+            _ = next(&mut self.term) => "SIGTERM",
+        }
+    }
 }
 
 /// Resolves `host` within 5 s; failure is a usage error (the name is wrong, or DNS is).
