@@ -116,7 +116,40 @@ pub struct RunArgs {
     /// Configuration file (default /etc/mailcheck/config.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The port Postfix's MX service (smtpd, T1) listens on, if not 25.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub smtp_port: Option<u16>,
+    /// The submission port (T33), if not 587.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub submission_port: Option<u16>,
+    /// Longest wait for each network step (connect, greeting, each SMTP command, TLS
+    /// handshake), in seconds; default 5 s to connect, 10 s for the others.
+    #[arg(long, value_name = "SECS")]
+    pub phase_timeout: Option<f64>,
     /// Not accepted: passwords on the command line show up in `ps` and shell history.
     #[arg(long, hide = true, value_name = "PASSWORD")]
     pub password: Option<String>,
+}
+
+impl RunArgs {
+    /// Applies `--smtp-port`, `--submission-port` and `--phase-timeout` to `settings`.
+    pub fn apply_network(&self, settings: &mut crate::settings::Settings) -> Result<(), String> {
+        if let Some(p) = self.smtp_port {
+            settings.smtp_port = p;
+        }
+        if let Some(p) = self.submission_port {
+            settings.submission_port = p;
+        }
+        if let Some(s) = self.phase_timeout {
+            if !(s.is_finite() && s > 0.0 && s <= 3600.0) {
+                return Err(format!(
+                    "--phase-timeout {s}: give a number of seconds between 0 and 3600"
+                ));
+            }
+            let d = std::time::Duration::from_secs_f64(s);
+            let t = &mut settings.timeouts;
+            (t.connect, t.banner, t.command, t.tls) = (d, d, d, d);
+        }
+        Ok(())
+    }
 }

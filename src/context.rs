@@ -71,6 +71,8 @@ pub struct Ctx {
     postfix: OnceCell<Result<Arc<PostfixConfig>, ProbeError>>,
     /// The run's database connections (one per server and login), made on first use.
     pub mysql: crate::probe::mysql::Connections,
+    /// The run's SMTP sessions (one per port and purpose), made on first use.
+    pub network: crate::probe::session::Sessions,
 }
 
 /// At most this many connections to the server at once.
@@ -95,6 +97,7 @@ impl Ctx {
             connections: Semaphore::new(MAX_CONNECTIONS),
             postfix: OnceCell::new(),
             mysql: Default::default(),
+            network: Default::default(),
         }
     }
 

@@ -21,6 +21,10 @@ pub struct Settings {
     /// The symlink the tutorial makes so tools outside the chroot find the socket.
     pub saslauthd_link: PathBuf,
     pub timeouts: Timeouts,
+    /// The MX port (`--smtp-port`); 25 unless the server listens elsewhere.
+    pub smtp_port: u16,
+    /// The submission port (`--submission-port`); 587 unless the server listens elsewhere.
+    pub submission_port: u16,
 }
 
 /// How long mailcheck waits for each kind of thing.
@@ -65,6 +69,8 @@ impl Default for Settings {
             saslauthd_chroot_dir: "var/run/saslauthd".into(),
             saslauthd_link: "/var/run/saslauthd".into(),
             timeouts: Timeouts::default(),
+            smtp_port: 25,
+            submission_port: 587,
         }
     }
 }

@@ -2,9 +2,15 @@
 //! the pure judge that turns the observation into a verdict. The TOML in `checks/` picks the
 //! kind and its parameters under `[probe]`.
 
+pub mod auth;
 pub mod fs;
 pub mod postfix;
+pub mod relay;
 pub mod sasl;
+pub mod size;
+pub mod smtp;
+pub mod submission;
+pub mod tls;
 
 use serde::Deserialize;
 
@@ -22,6 +28,32 @@ pub enum Probe {
     MapFilesMode(fs::MapFilesModeSpec),
     /// T20: saslauthd runs with its socket inside Postfix's chroot.
     SaslauthdSocket(sasl::SaslauthdSocketSpec),
+    /// T1: the MX port greets with 220 naming myhostname; EHLO answers.
+    SmtpBanner(smtp::BannerSpec),
+    /// T29: STARTTLS on a port.
+    Starttls(tls::StarttlsSpec),
+    /// T29: the served certificate.
+    TlsCertificate(tls::CertificateSpec),
+    /// T30: AUTH mechanisms after STARTTLS.
+    AuthMechanisms(auth::MechanismsSpec),
+    /// T30: the account logs in with each mechanism.
+    AuthLogin(auth::LoginSpec),
+    /// T30: a wrong password is refused.
+    AuthWrongPassword(auth::WrongPasswordSpec),
+    /// T31: no relaying for unauthenticated clients outside mynetworks.
+    RelayUnauthenticated(relay::UnauthenticatedSpec),
+    /// T31: relaying after AUTH.
+    RelayAuthenticated(relay::AuthenticatedSpec),
+    /// T33: the submission port listens.
+    SubmissionListening(submission::ListeningSpec),
+    /// T33: the submission port requires TLS.
+    SubmissionTlsRequired(submission::TlsRequiredSpec),
+    /// T33: the submission port requires AUTH.
+    SubmissionAuthRequired(submission::AuthRequiredSpec),
+    /// T35: EHLO announces SIZE = message_size_limit.
+    SizeAdvertised(size::AdvertisedSpec),
+    /// T35: a declared size above the limit gets 552.
+    SizeOversize(size::OversizeSpec),
 }
 
 /// Observes what `check` needs and judges it.
@@ -30,6 +62,19 @@ pub async fn evaluate(check: &Check, ctx: &Ctx) -> Verdict {
         Probe::Mydestination(spec) => postfix::mydestination(spec, ctx).await,
         Probe::MapFilesMode(spec) => fs::map_files_mode(spec, ctx).await,
         Probe::SaslauthdSocket(spec) => sasl::saslauthd_socket(spec, ctx).await,
+        Probe::SmtpBanner(spec) => smtp::banner(spec, ctx).await,
+        Probe::Starttls(spec) => tls::starttls(spec, ctx).await,
+        Probe::TlsCertificate(spec) => tls::certificate(spec, ctx).await,
+        Probe::AuthMechanisms(spec) => auth::mechanisms(spec, ctx).await,
+        Probe::AuthLogin(spec) => auth::login(spec, ctx).await,
+        Probe::AuthWrongPassword(spec) => auth::wrong_password(spec, ctx).await,
+        Probe::RelayUnauthenticated(spec) => relay::unauthenticated(spec, ctx).await,
+        Probe::RelayAuthenticated(spec) => relay::authenticated(spec, ctx).await,
+        Probe::SubmissionListening(spec) => submission::listening(spec, ctx).await,
+        Probe::SubmissionTlsRequired(spec) => submission::tls_required(spec, ctx).await,
+        Probe::SubmissionAuthRequired(spec) => submission::auth_required(spec, ctx).await,
+        Probe::SizeAdvertised(spec) => size::advertised(spec, ctx).await,
+        Probe::SizeOversize(spec) => size::oversize(spec, ctx).await,
     }
 }
 
@@ -42,5 +87,22 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
         Probe::Mydestination(spec) => postfix::judge_mydestination(spec, &obs(observation)?),
         Probe::MapFilesMode(spec) => fs::judge_map_files_mode(spec, &obs(observation)?),
         Probe::SaslauthdSocket(spec) => sasl::judge_saslauthd_socket(spec, &obs(observation)?),
+        Probe::SmtpBanner(spec) => smtp::judge_banner(spec, &obs(observation)?),
+        Probe::Starttls(spec) => tls::judge_starttls(spec, &obs(observation)?),
+        Probe::TlsCertificate(spec) => tls::judge_certificate(spec, &obs(observation)?),
+        Probe::AuthMechanisms(spec) => auth::judge_mechanisms(spec, &obs(observation)?),
+        Probe::AuthLogin(spec) => auth::judge_login(spec, &obs(observation)?),
+        Probe::AuthWrongPassword(spec) => auth::judge_wrong_password(spec, &obs(observation)?),
+        Probe::RelayUnauthenticated(spec) => relay::judge_unauthenticated(spec, &obs(observation)?),
+        Probe::RelayAuthenticated(spec) => relay::judge_authenticated(spec, &obs(observation)?),
+        Probe::SubmissionListening(spec) => submission::judge_listening(spec, &obs(observation)?),
+        Probe::SubmissionTlsRequired(spec) => {
+            submission::judge_tls_required(spec, &obs(observation)?)
+        }
+        Probe::SubmissionAuthRequired(spec) => {
+            submission::judge_auth_required(spec, &obs(observation)?)
+        }
+        Probe::SizeAdvertised(spec) => size::judge_advertised(spec, &obs(observation)?),
+        Probe::SizeOversize(spec) => size::judge_oversize(spec, &obs(observation)?),
     })
 }

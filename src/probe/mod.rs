@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod maps;
+pub mod mynetworks;
 pub mod mysql;
 pub mod pam;
 pub mod postfix;
@@ -10,6 +11,7 @@ pub mod process;
 pub mod queue;
 pub mod sasl_conf;
 pub mod saslauthd;
+pub mod session;
 pub mod shell_vars;
 pub mod smtp;
 pub mod tls;

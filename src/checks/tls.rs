@@ -1,0 +1,396 @@
+//! T29: STARTTLS on the MX and submission ports (RFC 3207) and the certificate served (RFC 5280
+//! validity, RFC 6125 names), compared with Postfix's smtpd_tls_cert_file (TLS_README).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::checks::smtp::{is_public_name, with_transcript};
+use crate::context::Ctx;
+use crate::probe::session::{self, CertFacts, ErrorKind, PortSession, Service, Step};
+use crate::verdict::{Verdict, worst_of};
+
+/// What mailcheck can say about protocol versions below TLS 1.2.
+const OLD_VERSIONS: &str =
+    "not measured: mailcheck's TLS library (rustls) offers only TLS 1.2 and 1.3";
+
+/// T29 STARTTLS: which port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarttlsSpec {
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StarttlsObservation {
+    pub session: PortSession,
+}
+
+pub async fn starttls(spec: &StarttlsSpec, ctx: &Ctx) -> Verdict {
+    let session = session::port(ctx, spec.service).await;
+    judge_starttls(
+        spec,
+        &StarttlsObservation {
+            session: (*session).clone(),
+        },
+    )
+}
+
+pub fn judge_starttls(_spec: &StarttlsSpec, o: &StarttlsObservation) -> Verdict {
+    let s = &o.session;
+    let addr = &s.addr;
+    let mut evidence = json!({
+        "addr": addr, "starttls": s.starttls, "tls_below_1_2": OLD_VERSIONS,
+        "capabilities": s.capabilities().raw(),
+    });
+    if let Some(t) = &s.tls {
+        evidence["protocol"] = json!(t.protocol);
+        evidence["cipher"] = json!(t.cipher);
+        evidence["certificate"] = json!(t.leaf().map(|c| &c.subject));
+    }
+    let v = starttls_verdict(s);
+    with_transcript(v.with_evidence(evidence), &s.transcript)
+}
+
+fn starttls_verdict(s: &PortSession) -> Verdict {
+    let addr = &s.addr;
+    if let Some(why) = s.not_greeted() {
+        return Verdict::error(format!("could not get to STARTTLS: {why}"));
+    }
+    let Some(starttls) = &s.starttls else {
+        // The plaintext probes before STARTTLS may have ended the session.
+        let before = [&s.mail_before_tls, &s.size_at_limit, &s.size_over_limit];
+        if let Some(Some(st)) = before
+            .iter()
+            .find(|st| st.as_ref().is_some_and(|x| x.code().is_none()))
+        {
+            return Verdict::error(format!(
+                "{addr}: the session ended before STARTTLS: {}",
+                st.describe()
+            ));
+        }
+        return Verdict::fail(format!(
+            "{addr}: EHLO does not offer STARTTLS (it offers {})",
+            s.capabilities().keywords().join(" ")
+        ))
+        .with_fix("in main.cf set smtpd_use_tls = yes (or smtpd_tls_security_level = may) with smtpd_tls_cert_file and smtpd_tls_key_file naming a readable certificate and key, then `postfix reload`; /var/log/mail.log says why TLS is off");
+    };
+    match starttls {
+        Step::Reply { code: 220, .. } => {}
+        Step::Reply { .. } => {
+            return Verdict::fail(format!(
+                "{addr}: STARTTLS is offered but answered `{}`",
+                starttls.describe()
+            ))
+            .with_fix("Postfix cannot load its certificate or key: check smtpd_tls_cert_file/smtpd_tls_key_file and the log");
+        }
+        Step::Error {
+            kind: ErrorKind::Tls,
+            message,
+            ..
+        } => {
+            return Verdict::fail(format!("{addr}: {message}"))
+                .with_fix("check the certificate and key in smtpd_tls_cert_file, and smtpd_tls_protocols / smtpd_tls_mandatory_protocols (TLS 1.2 or newer must be allowed)");
+        }
+        Step::Error { message, .. } => return Verdict::error(format!("{addr}: {message}")),
+    }
+    let tls = s.tls.clone().unwrap_or_default();
+    let negotiated = format!("{} {}", tls.protocol, tls.cipher);
+    match &s.ehlo_tls {
+        Some(st) if st.code() == Some(250) => Verdict::pass(format!(
+            "{addr}: STARTTLS → {negotiated}; EHLO again answers 250 (TLS below 1.2: not measured)"
+        )),
+        Some(st @ Step::Reply { .. }) => Verdict::fail(format!(
+            "{addr}: after STARTTLS ({negotiated}) EHLO answered `{}`",
+            st.describe()
+        )),
+        Some(st) => Verdict::error(format!(
+            "{addr}: after STARTTLS ({negotiated}): {}",
+            st.describe()
+        )),
+        None => Verdict::error(format!("{addr}: no EHLO after STARTTLS")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// T29: the certificate
+
+/// Thresholds in days before `not_after`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSpec {
+    pub warn_days: i64,
+    pub fail_days: i64,
+    /// RSA keys shorter than this are a warning.
+    pub min_rsa_bits: u32,
+}
+
+/// One port's served leaf certificate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServedCert {
+    pub port: u16,
+    pub cert: Option<CertFacts>,
+    /// Why there is no certificate (STARTTLS failed, nothing listens...).
+    pub problem: Option<String>,
+    /// The certificate file this port's smtpd uses (local only).
+    pub cert_file: Option<String>,
+}
+
+/// The certificates in a `smtpd_tls_cert_file` (local only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertFile {
+    pub path: String,
+    pub fingerprints: Vec<String>,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertificateObservation {
+    pub host: String,
+    pub local: bool,
+    #[serde(default)]
+    pub myhostname: Option<String>,
+    /// The MX port first.
+    pub served: Vec<ServedCert>,
+    #[serde(default)]
+    pub files: Vec<CertFile>,
+    #[serde(default)]
+    pub transcript: Vec<String>,
+}
+
+fn served_from(s: &PortSession) -> ServedCert {
+    let cert = s.tls.as_ref().and_then(|t| t.leaf().cloned());
+    let problem = match (&cert, s.not_greeted(), &s.starttls) {
+        (Some(_), _, _) => None,
+        (None, Some(why), _) => Some(why),
+        (None, None, Some(st)) => Some(format!("{}: STARTTLS: {}", s.addr, st.describe())),
+        (None, None, None) => Some(format!("{}: no STARTTLS", s.addr)),
+    };
+    ServedCert {
+        port: s.port,
+        cert,
+        problem,
+        cert_file: None,
+    }
+}
+
+fn read_cert_file(path: &str) -> CertFile {
+    let mut f = CertFile {
+        path: path.to_string(),
+        ..CertFile::default()
+    };
+    match std::fs::read(path) {
+        Err(e) => {
+            f.problem =
+                Some(crate::probe::ProbeError::from_io(&PathBuf::from(path), &e).to_string())
+        }
+        Ok(bytes) => match crate::probe::tls::certs_from_pem(&bytes) {
+            Ok(certs) => {
+                f.fingerprints = certs.into_iter().map(|c| c.sha256_fingerprint).collect();
+            }
+            Err(e) => f.problem = Some(format!("{path}: {e}")),
+        },
+    }
+    f
+}
+
+pub async fn certificate(spec: &CertificateSpec, ctx: &Ctx) -> Verdict {
+    let smtp = session::port(ctx, Service::Smtp).await;
+    let submission = session::port(ctx, Service::Submission).await;
+    let mut served = vec![served_from(&smtp)];
+    if submission.tls.is_some() {
+        served.push(served_from(&submission));
+    }
+    let mut myhostname = None;
+    let mut files = Vec::new();
+    if ctx.target.local {
+        if let Ok(cfg) = ctx.postfix().await {
+            myhostname = Some(cfg.get("myhostname"));
+            let main_file = cfg.get("smtpd_tls_cert_file");
+            let sub_file = cfg
+                .master
+                .service("submission", "inet")
+                .map(|svc| cfg.service_get(svc, "smtpd_tls_cert_file"))
+                .unwrap_or_else(|| main_file.clone());
+            for sc in &mut served {
+                let file = if sc.port == ctx.settings.submission_port {
+                    &sub_file
+                } else {
+                    &main_file
+                };
+                if !file.trim().is_empty() {
+                    sc.cert_file = Some(file.trim().to_string());
+                }
+            }
+        }
+        let paths: BTreeSet<String> = served.iter().filter_map(|s| s.cert_file.clone()).collect();
+        files = paths.iter().map(|p| read_cert_file(p)).collect();
+    }
+    judge_certificate(
+        spec,
+        &CertificateObservation {
+            host: ctx.target.host.clone(),
+            local: ctx.target.local,
+            myhostname,
+            served,
+            files,
+            transcript: smtp.transcript.clone(),
+        },
+    )
+}
+
+pub fn judge_certificate(spec: &CertificateSpec, o: &CertificateObservation) -> Verdict {
+    let days_left = o
+        .served
+        .iter()
+        .filter_map(|s| s.cert.as_ref().map(|c| c.days_left))
+        .min();
+    let mut evidence = json!({
+        "served": o.served, "files": o.files, "host": o.host, "myhostname": o.myhostname,
+    });
+    if let Some(d) = days_left {
+        evidence["certificate_days_left"] = json!(d);
+    }
+    let Some(first) = o.served.first() else {
+        return Verdict::error("no port was probed").with_evidence(evidence);
+    };
+    if first.cert.is_none() {
+        let why = first.problem.clone().unwrap_or_default();
+        return with_transcript(
+            Verdict::error(format!("no certificate to judge: {why}")).with_evidence(evidence),
+            &o.transcript,
+        );
+    }
+    let mut wanted: Vec<(String, &str)> = Vec::new();
+    if is_public_name(&o.host) {
+        wanted.push((o.host.trim_end_matches('.').to_string(), "--host"));
+    }
+    if let Some(my) = &o.myhostname
+        && !wanted.iter().any(|(w, _)| w.eq_ignore_ascii_case(my))
+    {
+        wanted.push((my.clone(), "myhostname"));
+    }
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+    let mut summaries = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for sc in &o.served {
+        let Some(c) = &sc.cert else { continue };
+        let port = sc.port;
+        if seen.contains(&c.sha256_fingerprint.as_str()) {
+            summaries.push(format!(":{port} serves the same certificate"));
+            continue;
+        }
+        seen.push(&c.sha256_fingerprint);
+        let names = c.names().join(", ");
+        for (name, source) in &wanted {
+            if !c.matches_name(name) {
+                findings.push(Verdict::fail(format!(
+                    "the certificate on :{port} is for {names}, not {name} ({source})"
+                )).with_fix(format!(
+                    "make a certificate for {name} (e.g. `openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={name} -addext subjectAltName=DNS:{name} -keyout key -out crt`), put certificate and key into smtpd_tls_cert_file, `postfix reload`"
+                )));
+            }
+        }
+        findings.extend(validity(spec, port, c));
+        if c.key_type == "RSA" && c.key_bits.is_some_and(|b| b < spec.min_rsa_bits) {
+            findings.push(Verdict::warn(format!(
+                "the certificate on :{port} has a {}-bit RSA key (use {} or more)",
+                c.key_bits.unwrap_or(0),
+                spec.min_rsa_bits
+            )));
+        }
+        if let Some(path) = &sc.cert_file {
+            match o.files.iter().find(|f| f.path == *path) {
+                Some(f) if f.problem.is_some() => notes.push(format!(
+                    "not compared with {path}: {}",
+                    f.problem.clone().unwrap_or_default()
+                )),
+                Some(f) if f.fingerprints.contains(&c.sha256_fingerprint) => {
+                    notes.push(format!(":{port} serves the certificate in {path}"))
+                }
+                Some(f) => findings.push(
+                    Verdict::fail(format!(
+                        "the certificate on :{port} (SHA-256 {}) is not the one in {path} ({}): Postfix was not reloaded after the file changed, or uses another file",
+                        short(&c.sha256_fingerprint),
+                        f.fingerprints.first().map(|x| short(x)).unwrap_or_else(|| "none".into())
+                    ))
+                    .with_fix("`postfix reload`, and check smtpd_tls_cert_file (and -o overrides in master.cf)"),
+                ),
+                None => {}
+            }
+        }
+        summaries.push(format!(
+            ":{port} {}{}, valid until {} ({} days), {} {}",
+            names,
+            if c.self_signed { " (self-signed)" } else { "" },
+            c.not_after,
+            c.days_left,
+            c.key_type,
+            c.key_bits.map(|b| b.to_string()).unwrap_or_default()
+        ));
+    }
+    let checked: Vec<String> = wanted.iter().map(|(n, s)| format!("{n} ({s})")).collect();
+    let mut pass = format!("certificate {}", summaries.join("; "));
+    if !checked.is_empty() {
+        pass.push_str(&format!("; names {}", checked.join(", ")));
+    }
+    if !notes.is_empty() {
+        pass.push_str(&format!("; {}", notes.join("; ")));
+    }
+    let v = worst_of(findings, &pass);
+    with_transcript(v.with_evidence(evidence), &o.transcript)
+}
+
+fn validity(spec: &CertificateSpec, port: u16, c: &CertFacts) -> Option<Verdict> {
+    let renew = "renew the certificate (the tutorial's: `openssl req -x509 ...` again), put it and its key into smtpd_tls_cert_file, `postfix reload`";
+    if c.not_yet_valid {
+        return Some(
+            Verdict::fail(format!(
+                "the certificate on :{port} is not valid before {}",
+                c.not_before
+            ))
+            .with_fix(renew),
+        );
+    }
+    if c.days_left < 0 {
+        return Some(
+            Verdict::fail(format!(
+                "the certificate on :{port} expired on {} ({} days ago)",
+                c.not_after, -c.days_left
+            ))
+            .with_fix(renew),
+        );
+    }
+    if c.days_left < spec.fail_days {
+        return Some(
+            Verdict::fail(format!(
+                "the certificate on :{port} expires in {} days ({})",
+                c.days_left, c.not_after
+            ))
+            .with_fix(renew),
+        );
+    }
+    if c.days_left < spec.warn_days {
+        return Some(
+            Verdict::warn(format!(
+                "the certificate on :{port} expires in {} days ({})",
+                c.days_left, c.not_after
+            ))
+            .with_fix(renew),
+        );
+    }
+    None
+}
+
+/// The first and last bytes of a fingerprint, enough to tell two apart.
+fn short(fp: &str) -> String {
+    if fp.len() <= 17 {
+        return fp.to_string();
+    }
+    format!("{}…{}", &fp[..8], &fp[fp.len() - 8..])
+}
