@@ -152,6 +152,10 @@ pub fn judge_oversize(spec: &OversizeSpec, o: &OversizeObservation) -> Verdict {
             "{addr} refuses MAIL FROM:<> SIZE={limit}: `{}`",
             st.describe()
         ))),
+        Some(st) if st.code().is_none() => findings.push(Verdict::error(format!(
+            "{addr}: MAIL FROM:<> SIZE={limit}: {}",
+            st.describe()
+        ))),
         Some(st) => findings.push(Verdict::error(format!(
             "{addr}: MAIL FROM:<> SIZE={limit}: `{}`: cannot tell",
             st.describe()
@@ -172,6 +176,10 @@ pub fn judge_oversize(spec: &OversizeSpec, o: &OversizeObservation) -> Verdict {
             "{addr} refuses MAIL FROM:<> SIZE={over}, but with `{}`, not {}",
             st.describe(),
             spec.refusal_code
+        ))),
+        Some(st) if st.code().is_none() => findings.push(Verdict::error(format!(
+            "{addr}: MAIL FROM:<> SIZE={over}: {}",
+            st.describe()
         ))),
         Some(st) => findings.push(Verdict::error(format!(
             "{addr}: MAIL FROM:<> SIZE={over}: `{}`: cannot tell",

@@ -269,10 +269,11 @@ pub fn judge_certificate(spec: &CertificateSpec, o: &CertificateObservation) -> 
     if is_public_name(&o.host) {
         wanted.push((o.host.trim_end_matches('.').to_string(), "--host"));
     }
-    if let Some(my) = &o.myhostname
-        && !wanted.iter().any(|(w, _)| w.eq_ignore_ascii_case(my))
-    {
-        wanted.push((my.clone(), "myhostname"));
+    if let Some(my) = &o.myhostname {
+        match wanted.iter_mut().find(|(w, _)| w.eq_ignore_ascii_case(my)) {
+            Some(w) => w.1 = "--host and myhostname",
+            None => wanted.push((my.clone(), "myhostname")),
+        }
     }
     let mut findings = Vec::new();
     let mut notes = Vec::new();

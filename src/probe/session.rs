@@ -126,7 +126,14 @@ impl Step {
                 ErrorKind::Timeout
             }
             SmtpError::Connect(ConnectError::Io { .. }) => ErrorKind::Unreachable,
-            SmtpError::ServiceUnavailable { .. } => ErrorKind::Unavailable,
+            SmtpError::ServiceUnavailable { phase, reply } => {
+                // The error's text leaves out the code; 421 is what a person looks for.
+                let message = format!(
+                    "service unavailable at {phase}: {}",
+                    Step::reply(reply).describe()
+                );
+                return Step::error(ErrorKind::Unavailable, &phase.to_string(), message);
+            }
             SmtpError::Closed { .. } => ErrorKind::Closed,
             SmtpError::Protocol { .. } => ErrorKind::Protocol,
             SmtpError::Tls { detail } if detail.starts_with("server closed") => ErrorKind::Closed,
