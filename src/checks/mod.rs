@@ -24,6 +24,36 @@ use crate::verdict::Verdict;
 pub enum Probe {
     /// T5: mydestination holds no virtual domain.
     Mydestination(postfix::MydestinationSpec),
+    /// T2: myhostname is fully qualified and resolves.
+    MyhostnameFqdn(postfix::MyhostnameSpec),
+    /// T3: /etc/mailname holds the mail domain; myorigin uses it.
+    MyoriginMailname(postfix::MyoriginSpec),
+    /// T4: mynetworks is loopback only.
+    MynetworksLoopback(postfix::MynetworksSpec),
+    /// T6: alias_maps and a current aliases.db.
+    AliasesDbCurrent(postfix::AliasesSpec),
+    /// T7, T26: main.cf parameters with the tutorial's values.
+    MainCfValues(postfix::MainCfValuesSpec),
+    /// T13: the mysql map files and their lookups.
+    MysqlMapFiles(postfix::MysqlMapFilesSpec),
+    /// T15: virtual_* settings and the vmail ids.
+    VirtualSettings(postfix::VirtualSettingsSpec),
+    /// T16: relay_domains names map files that exist.
+    RelayDomainsMap(postfix::RelayDomainsSpec),
+    /// T27: relay restrictions.
+    RecipientRestrictions(postfix::RecipientRestrictionsSpec),
+    /// T28: TLS parameters and the certificate file.
+    TlsSettings(postfix::TlsSettingsSpec),
+    /// T32: a master.cf service and its -o overrides.
+    MasterService(postfix::MasterServiceSpec),
+    /// T34: mime_header_checks rejects attachments by name.
+    MimeHeaderChecks(postfix::MimeHeaderChecksSpec),
+    /// T35: message_size_limit.
+    MessageSizeLimit(postfix::MessageSizeSpec),
+    /// T37: postconf warnings and files the configuration names.
+    ConfigSane(postfix::ConfigSaneSpec),
+    /// T38: ports listening on all interfaces, not blocked by the host firewall.
+    PortsListening(postfix::PortsListeningSpec),
     /// T14: map files' group and mode.
     MapFilesMode(fs::MapFilesModeSpec),
     /// T20: saslauthd runs with its socket inside Postfix's chroot.
@@ -60,6 +90,21 @@ pub enum Probe {
 pub async fn evaluate(check: &Check, ctx: &Ctx) -> Verdict {
     match &check.probe {
         Probe::Mydestination(spec) => postfix::mydestination(spec, ctx).await,
+        Probe::MyhostnameFqdn(spec) => postfix::myhostname_fqdn(spec, ctx).await,
+        Probe::MyoriginMailname(spec) => postfix::myorigin_mailname(spec, ctx).await,
+        Probe::MynetworksLoopback(spec) => postfix::mynetworks_loopback(spec, ctx).await,
+        Probe::AliasesDbCurrent(spec) => postfix::aliases_db_current(spec, ctx).await,
+        Probe::MainCfValues(spec) => postfix::main_cf_values(spec, ctx).await,
+        Probe::MysqlMapFiles(spec) => postfix::mysql_map_files(spec, ctx).await,
+        Probe::VirtualSettings(spec) => postfix::virtual_settings(spec, ctx).await,
+        Probe::RelayDomainsMap(spec) => postfix::relay_domains_map(spec, ctx).await,
+        Probe::RecipientRestrictions(spec) => postfix::recipient_restrictions(spec, ctx).await,
+        Probe::TlsSettings(spec) => postfix::tls_settings(spec, ctx).await,
+        Probe::MasterService(spec) => postfix::master_service(spec, ctx).await,
+        Probe::MimeHeaderChecks(spec) => postfix::mime_header_checks(spec, ctx).await,
+        Probe::MessageSizeLimit(spec) => postfix::message_size_limit(spec, ctx).await,
+        Probe::ConfigSane(spec) => postfix::config_sane(spec, ctx).await,
+        Probe::PortsListening(spec) => postfix::ports_listening(spec, ctx).await,
         Probe::MapFilesMode(spec) => fs::map_files_mode(spec, ctx).await,
         Probe::SaslauthdSocket(spec) => sasl::saslauthd_socket(spec, ctx).await,
         Probe::SmtpBanner(spec) => smtp::banner(spec, ctx).await,
@@ -85,6 +130,35 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
     }
     Ok(match &check.probe {
         Probe::Mydestination(spec) => postfix::judge_mydestination(spec, &obs(observation)?),
+        Probe::MyhostnameFqdn(spec) => postfix::judge_myhostname_fqdn(spec, &obs(observation)?),
+        Probe::MyoriginMailname(spec) => {
+            postfix::judge_myorigin_mailname(spec, &obs(observation)?)
+        }
+        Probe::MynetworksLoopback(spec) => {
+            postfix::judge_mynetworks_loopback(spec, &obs(observation)?)
+        }
+        Probe::AliasesDbCurrent(spec) => {
+            postfix::judge_aliases_db_current(spec, &obs(observation)?)
+        }
+        Probe::MainCfValues(spec) => postfix::judge_main_cf_values(spec, &obs(observation)?),
+        Probe::MysqlMapFiles(spec) => postfix::judge_mysql_map_files(spec, &obs(observation)?),
+        Probe::VirtualSettings(spec) => postfix::judge_virtual_settings(spec, &obs(observation)?),
+        Probe::RelayDomainsMap(spec) => {
+            postfix::judge_relay_domains_map(spec, &obs(observation)?)
+        }
+        Probe::RecipientRestrictions(spec) => {
+            postfix::judge_recipient_restrictions(spec, &obs(observation)?)
+        }
+        Probe::TlsSettings(spec) => postfix::judge_tls_settings(spec, &obs(observation)?),
+        Probe::MasterService(spec) => postfix::judge_master_service(spec, &obs(observation)?),
+        Probe::MimeHeaderChecks(spec) => {
+            postfix::judge_mime_header_checks(spec, &obs(observation)?)
+        }
+        Probe::MessageSizeLimit(spec) => {
+            postfix::judge_message_size_limit(spec, &obs(observation)?)
+        }
+        Probe::ConfigSane(spec) => postfix::judge_config_sane(spec, &obs(observation)?),
+        Probe::PortsListening(spec) => postfix::judge_ports_listening(spec, &obs(observation)?),
         Probe::MapFilesMode(spec) => fs::judge_map_files_mode(spec, &obs(observation)?),
         Probe::SaslauthdSocket(spec) => sasl::judge_saslauthd_socket(spec, &obs(observation)?),
         Probe::SmtpBanner(spec) => smtp::judge_banner(spec, &obs(observation)?),

@@ -2,6 +2,8 @@
 //! They never decide pass or fail and never print.
 
 pub mod file;
+pub mod firewall;
+pub mod listen;
 pub mod maps;
 pub mod mynetworks;
 pub mod mysql;
