@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod fs;
+pub mod mysql;
 pub mod postfix;
 pub mod relay;
 pub mod sasl;
@@ -56,6 +57,14 @@ pub enum Probe {
     PortsListening(postfix::PortsListeningSpec),
     /// T14: map files' group and mode.
     MapFilesMode(fs::MapFilesModeSpec),
+    /// T10: the database server named by the maps' hosts answers.
+    MysqlServerReachable(mysql::ServerReachableSpec),
+    /// T11: the maps' credentials log in and can read their tables.
+    MysqlMapCredentials(mysql::MapCredentialsSpec),
+    /// T12: the Postfix Admin tables and columns exist.
+    MysqlPostfixadminTables(mysql::PostfixadminTablesSpec),
+    /// T17: the maps answer for the account as Postfix asks them.
+    MysqlMapsAnswer(mysql::MapsAnswerSpec),
     /// T20: saslauthd runs with its socket inside Postfix's chroot.
     SaslauthdSocket(sasl::SaslauthdSocketSpec),
     /// T1: the MX port greets with 220 naming myhostname; EHLO answers.
@@ -106,6 +115,10 @@ pub async fn evaluate(check: &Check, ctx: &Ctx) -> Verdict {
         Probe::ConfigSane(spec) => postfix::config_sane(spec, ctx).await,
         Probe::PortsListening(spec) => postfix::ports_listening(spec, ctx).await,
         Probe::MapFilesMode(spec) => fs::map_files_mode(spec, ctx).await,
+        Probe::MysqlServerReachable(spec) => mysql::server_reachable(spec, ctx).await,
+        Probe::MysqlMapCredentials(spec) => mysql::map_credentials(spec, ctx).await,
+        Probe::MysqlPostfixadminTables(spec) => mysql::postfixadmin_tables(spec, ctx).await,
+        Probe::MysqlMapsAnswer(spec) => mysql::maps_answer(spec, ctx).await,
         Probe::SaslauthdSocket(spec) => sasl::saslauthd_socket(spec, ctx).await,
         Probe::SmtpBanner(spec) => smtp::banner(spec, ctx).await,
         Probe::Starttls(spec) => tls::starttls(spec, ctx).await,
@@ -160,6 +173,14 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
         Probe::ConfigSane(spec) => postfix::judge_config_sane(spec, &obs(observation)?),
         Probe::PortsListening(spec) => postfix::judge_ports_listening(spec, &obs(observation)?),
         Probe::MapFilesMode(spec) => fs::judge_map_files_mode(spec, &obs(observation)?),
+        Probe::MysqlServerReachable(spec) => {
+            mysql::judge_server_reachable(spec, &obs(observation)?)
+        }
+        Probe::MysqlMapCredentials(spec) => mysql::judge_map_credentials(spec, &obs(observation)?),
+        Probe::MysqlPostfixadminTables(spec) => {
+            mysql::judge_postfixadmin_tables(spec, &obs(observation)?)
+        }
+        Probe::MysqlMapsAnswer(spec) => mysql::judge_maps_answer(spec, &obs(observation)?),
         Probe::SaslauthdSocket(spec) => sasl::judge_saslauthd_socket(spec, &obs(observation)?),
         Probe::SmtpBanner(spec) => smtp::judge_banner(spec, &obs(observation)?),
         Probe::Starttls(spec) => tls::judge_starttls(spec, &obs(observation)?),

@@ -10,6 +10,7 @@ use mysql_async::prelude::Queryable as _;
 use mysql_async::{Conn, OptsBuilder, Row, Value};
 use serde::{Deserialize, Serialize};
 
+use super::maps::MysqlMap;
 use crate::secret::Secret;
 
 /// MySQL's port when `hosts` names none (libmysqlclient's default).
@@ -377,6 +378,96 @@ impl ConnSpec {
             && self.password == other.password
             && self.dbname == other.dbname
     }
+}
+
+/// The database side of one `mysql:` map file: its servers, login and effective query.
+#[derive(Debug, Clone)]
+pub struct MapDb {
+    pub path: PathBuf,
+    pub user: String,
+    password: Secret,
+    pub dbname: String,
+    /// `hosts` entries as written, each with its parse (empty `hosts` means `localhost`).
+    pub hosts: Vec<(String, Result<Endpoint, String>)>,
+    /// The effective query, or why Postfix cannot build one.
+    pub query: Result<MapQuery, String>,
+    /// Tables the query reads (after `FROM` and `JOIN`).
+    pub tables: Vec<String>,
+}
+
+impl MapDb {
+    pub fn from_map(map: &MysqlMap) -> MapDb {
+        let query = match map.query_template() {
+            None => Err(
+                "neither `query` nor all of table, select_field, where_field are set".to_string(),
+            ),
+            Some(template) => {
+                let q = MapQuery {
+                    template,
+                    result_format: map.result_format.clone().unwrap_or_else(|| "%s".into()),
+                    domain: map.domain.clone(),
+                    expansion_limit: 0,
+                };
+                q.validate().map(|()| q)
+            }
+        };
+        let tables = query
+            .as_ref()
+            .map(|q| tables_in(&q.template))
+            .unwrap_or_default();
+        MapDb {
+            path: map.path.clone(),
+            user: map.user.clone(),
+            password: map.password.clone(),
+            dbname: map.dbname.clone(),
+            hosts: parse_hosts(&map.hosts.join(" ")),
+            query,
+            tables,
+        }
+    }
+
+    /// The login for `endpoint` with this file's credentials.
+    pub fn conn_spec(&self, endpoint: &Endpoint) -> ConnSpec {
+        ConnSpec {
+            endpoint: endpoint.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            dbname: self.dbname.clone(),
+            source: self.path.clone(),
+        }
+    }
+
+    /// The server Postfix tries first: a UNIX socket if any (dict_mysql prefers them), else
+    /// the first TCP host (Postfix picks among those at random).
+    pub fn first_endpoint(&self) -> Option<&Endpoint> {
+        let ok = || self.hosts.iter().filter_map(|(_, e)| e.as_ref().ok());
+        ok().find(|e| matches!(e, Endpoint::Unix { .. }))
+            .or_else(|| ok().next())
+    }
+}
+
+/// Table names after `FROM` and `JOIN` in a query (backquotes and a `db.` prefix dropped).
+pub fn tables_in(template: &str) -> Vec<String> {
+    let words: Vec<&str> = template
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for pair in words.windows(2) {
+        if !(pair[0].eq_ignore_ascii_case("from") || pair[0].eq_ignore_ascii_case("join")) {
+            continue;
+        }
+        let name = pair[1].trim_end_matches(';').replace('`', "");
+        let name = name.rsplit('.').next().unwrap_or_default().to_string();
+        let ident = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+        if ident && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
 }
 
 /// Why the database could not answer. Never carries the password (MySQL's messages name the
@@ -996,6 +1087,38 @@ mod tests {
             "bare domains are not looked up"
         );
         assert!(!q.domain_allows("@example.com"), "nor @domain");
+    }
+
+    #[test]
+    fn map_db_from_the_tutorial_maps() {
+        let m = MysqlMap::parse(
+            Path::new("/etc/postfix/mysql_virtual_domains_maps.cf"),
+            "user = mailadmin\npassword = newpassword\nhosts = 127.0.0.1\ndbname = mail\ntable = domain\nselect_field = domain\nwhere_field = domain\nadditional_conditions = and backupmx = '0' and active = '1'\n",
+        );
+        let db = MapDb::from_map(&m);
+        assert_eq!(db.tables, vec!["domain"]);
+        assert_eq!(
+            db.first_endpoint().map(ToString::to_string).as_deref(),
+            Some("127.0.0.1:3306")
+        );
+        assert!(!format!("{db:?}").contains("newpassword"));
+        let bad = MysqlMap::parse(
+            Path::new("/x.cf"),
+            "query = SELECT a FROM t WHERE b LIKE 'x%'\n",
+        );
+        assert!(MapDb::from_map(&bad).query.is_err());
+        let none = MysqlMap::parse(Path::new("/x.cf"), "table = t\n");
+        assert!(MapDb::from_map(&none).query.is_err());
+    }
+
+    #[test]
+    fn tables_from_queries() {
+        assert_eq!(
+            tables_in(
+                "SELECT goto FROM `mail`.`alias` a JOIN domain d ON a.domain=d.domain WHERE x IN (SELECT y FROM alias_domain)"
+            ),
+            vec!["alias", "domain", "alias_domain"]
+        );
     }
 
     #[test]
