@@ -6,11 +6,13 @@ pub mod auth;
 pub mod fs;
 pub mod mysql;
 pub mod postfix;
+pub mod queue;
 pub mod relay;
 pub mod sasl;
 pub mod size;
 pub mod smtp;
 pub mod submission;
+pub mod system;
 pub mod tls;
 
 use serde::Deserialize;
@@ -67,6 +69,24 @@ pub enum Probe {
     MysqlMapsAnswer(mysql::MapsAnswerSpec),
     /// T20: saslauthd runs with its socket inside Postfix's chroot.
     SaslauthdSocket(sasl::SaslauthdSocketSpec),
+    /// T8: the vmail user and group.
+    VmailUser(system::VmailUserSpec),
+    /// T9: /home/vmail and the directories below it owned by vmail.
+    VmailTree(fs::VmailTreeSpec),
+    /// T19: /etc/default/saslauthd.
+    SaslauthdDefaults(sasl::SaslauthdDefaultsSpec),
+    /// T21: the /var/run/saslauthd symlink.
+    SaslauthdSymlink(sasl::SaslauthdSymlinkSpec),
+    /// T22: /etc/pam.d/smtp.
+    PamService(sasl::PamServiceSpec),
+    /// T23: smtpd's Cyrus SASL config.
+    SmtpdSaslConf(sasl::SmtpdSaslConfSpec),
+    /// T24: Postfix's user in group sasl.
+    UserInGroup(sasl::UserInGroupSpec),
+    /// T25: saslauthd accepts the account.
+    SaslauthdAuth(sasl::SaslauthdAuthSpec),
+    /// T36: no mail stuck in the queue.
+    StuckMail(queue::StuckMailSpec),
     /// T1: the MX port greets with 220 naming myhostname; EHLO answers.
     SmtpBanner(smtp::BannerSpec),
     /// T29: STARTTLS on a port.
@@ -120,6 +140,15 @@ pub async fn evaluate(check: &Check, ctx: &Ctx) -> Verdict {
         Probe::MysqlPostfixadminTables(spec) => mysql::postfixadmin_tables(spec, ctx).await,
         Probe::MysqlMapsAnswer(spec) => mysql::maps_answer(spec, ctx).await,
         Probe::SaslauthdSocket(spec) => sasl::saslauthd_socket(spec, ctx).await,
+        Probe::VmailUser(spec) => system::vmail_user(spec, ctx).await,
+        Probe::VmailTree(spec) => fs::vmail_tree(spec, ctx).await,
+        Probe::SaslauthdDefaults(spec) => sasl::saslauthd_defaults(spec, ctx).await,
+        Probe::SaslauthdSymlink(spec) => sasl::saslauthd_symlink(spec, ctx).await,
+        Probe::PamService(spec) => sasl::pam_service(spec, ctx).await,
+        Probe::SmtpdSaslConf(spec) => sasl::smtpd_sasl_conf(spec, ctx).await,
+        Probe::UserInGroup(spec) => sasl::user_in_group(spec, ctx).await,
+        Probe::SaslauthdAuth(spec) => sasl::saslauthd_auth(spec, ctx).await,
+        Probe::StuckMail(spec) => queue::stuck_mail(spec, ctx).await,
         Probe::SmtpBanner(spec) => smtp::banner(spec, ctx).await,
         Probe::Starttls(spec) => tls::starttls(spec, ctx).await,
         Probe::TlsCertificate(spec) => tls::certificate(spec, ctx).await,
@@ -182,6 +211,15 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
         }
         Probe::MysqlMapsAnswer(spec) => mysql::judge_maps_answer(spec, &obs(observation)?),
         Probe::SaslauthdSocket(spec) => sasl::judge_saslauthd_socket(spec, &obs(observation)?),
+        Probe::VmailUser(spec) => system::judge_vmail_user(spec, &obs(observation)?),
+        Probe::VmailTree(spec) => fs::judge_vmail_tree(spec, &obs(observation)?),
+        Probe::SaslauthdDefaults(spec) => sasl::judge_saslauthd_defaults(spec, &obs(observation)?),
+        Probe::SaslauthdSymlink(spec) => sasl::judge_saslauthd_symlink(spec, &obs(observation)?),
+        Probe::PamService(spec) => sasl::judge_pam_service(spec, &obs(observation)?),
+        Probe::SmtpdSaslConf(spec) => sasl::judge_smtpd_sasl_conf(spec, &obs(observation)?),
+        Probe::UserInGroup(spec) => sasl::judge_user_in_group(spec, &obs(observation)?),
+        Probe::SaslauthdAuth(spec) => sasl::judge_saslauthd_auth(spec, &obs(observation)?),
+        Probe::StuckMail(spec) => queue::judge_stuck_mail(spec, &obs(observation)?),
         Probe::SmtpBanner(spec) => smtp::judge_banner(spec, &obs(observation)?),
         Probe::Starttls(spec) => tls::judge_starttls(spec, &obs(observation)?),
         Probe::TlsCertificate(spec) => tls::judge_certificate(spec, &obs(observation)?),

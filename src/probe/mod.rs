@@ -17,6 +17,7 @@ pub mod session;
 pub mod shell_vars;
 pub mod smtp;
 pub mod tls;
+pub mod tree;
 pub mod users;
 
 use std::path::{Path, PathBuf};

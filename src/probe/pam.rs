@@ -200,7 +200,11 @@ account sufficient pam_mysql.so user=mailadmin passwd=newpassword host=127.0.0.1
         assert_eq!(out.matches("passwd=<redacted>").count(), 2);
         assert!(out.contains("passwdcolumn=password"));
         assert!(out.contains("user=mailadmin"));
-        let out = redact_args("auth x pam_mysql.so [passwd=a b] passwd= db=m", &["passwd"], "R");
+        let out = redact_args(
+            "auth x pam_mysql.so [passwd=a b] passwd= db=m",
+            &["passwd"],
+            "R",
+        );
         assert_eq!(out, "auth x pam_mysql.so [passwd=R] passwd= db=m");
     }
 }

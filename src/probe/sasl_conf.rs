@@ -83,8 +83,14 @@ mod tests {
     fn tutorial_file() {
         let text = "pwcheck_method: saslauthd\nmech_list: plain login\n# c\nsql_passwd: newpassword\nMECH_LIST: cram-md5\n";
         let c = parse(text);
-        assert_eq!(c.get("pwcheck_method").map(|o| o.value.as_str()), Some("saslauthd"));
-        assert_eq!(c.get("mech_list").map(|o| o.value.as_str()), Some("plain login"));
+        assert_eq!(
+            c.get("pwcheck_method").map(|o| o.value.as_str()),
+            Some("saslauthd")
+        );
+        assert_eq!(
+            c.get("mech_list").map(|o| o.value.as_str()),
+            Some("plain login")
+        );
         assert_eq!(c.get("mech_list").map(|o| o.line), Some(2));
         assert!(c.malformed.is_empty());
         let r = redact(text, &["sql_passwd"], "<redacted>");

@@ -194,7 +194,10 @@ mod tests {
             last(&a, "OPTIONS").map(|a| a.value.as_str()),
             Some("-c -r -m /var/spool/postfix/var/run/saslauthd")
         );
-        assert_eq!(last(&a, "DESC").map(|a| a.value.as_str()), Some("SASL Authentication Daemon"));
+        assert_eq!(
+            last(&a, "DESC").map(|a| a.value.as_str()),
+            Some("SASL Authentication Daemon")
+        );
     }
 
     #[test]
@@ -202,7 +205,10 @@ mod tests {
         let text = "if [ -x /x ]; then\n  export START=\"y\"es\nfi\nOPTIONS=\"-c \\\n -r\"\nX=a\\ b $Y\nZ=$START\n";
         let a = parse(text);
         assert_eq!(last(&a, "START").map(|a| a.value.as_str()), Some("yes"));
-        assert_eq!(last(&a, "OPTIONS").map(|a| a.value.as_str()), Some("-c  -r"));
+        assert_eq!(
+            last(&a, "OPTIONS").map(|a| a.value.as_str()),
+            Some("-c  -r")
+        );
         assert_eq!(last(&a, "X").map(|a| a.value.as_str()), Some("a b"));
         assert_eq!(last(&a, "Z").map(|a| a.value.as_str()), Some("yes"));
         assert_eq!(last(&a, "Z").map(|a| a.line), Some(7));
