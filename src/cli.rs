@@ -64,9 +64,16 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The mail server to probe (name or address).
-    #[arg(long, env = "MAILCHECK_HOST")]
-    pub host: Option<String>,
+    /// The mail server to probe (name or address). Repeat it, or use --hosts-file, to run the
+    /// network checks against many servers at once.
+    #[arg(long, env = "MAILCHECK_HOST", value_delimiter = ',')]
+    pub host: Vec<String>,
+    /// Read servers to probe from FILE, one per line (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+    /// Also print how long each check took, slowest first, on stderr.
+    #[arg(long)]
+    pub timings: bool,
     /// The mailbox used for SMTP AUTH and test mail, user@domain.
     #[arg(long, env = "MAILCHECK_ACCOUNT")]
     pub account: Option<String>,

@@ -73,6 +73,8 @@ pub struct Ctx {
     pub mysql: crate::probe::mysql::Connections,
     /// The run's SMTP sessions (one per port and purpose), made on first use.
     pub network: crate::probe::session::Sessions,
+    /// Where test mail lands and which messages are still on their way (for cleanup).
+    pub deliveries: crate::checks::delivery::Deliveries,
 }
 
 /// At most this many connections to the server at once.
@@ -98,6 +100,7 @@ impl Ctx {
             postfix: OnceCell::new(),
             mysql: Default::default(),
             network: Default::default(),
+            deliveries: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod net;
 pub mod probe;
 pub mod report;
+pub mod run;
 pub mod runner;
 pub mod secret;
 pub mod settings;

@@ -6,18 +6,17 @@
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 
 use mailcheck::catalogue::{self, Catalogue};
 use mailcheck::cli::{Cli, Command, Format, Generated, RunArgs};
 use mailcheck::config::{self, ConfigFile};
-use mailcheck::context::{Account, Ctx, Target};
+use mailcheck::exit;
 use mailcheck::report::{self, RunReport};
-use mailcheck::runner;
 use mailcheck::secret::{Redactor, Secret};
-use mailcheck::{clock, exit, net};
+use mailcheck::{run, runner};
 
 /// A usage or configuration problem: one line on stderr, exit 2.
 struct Usage(String);
@@ -164,33 +163,47 @@ fn password(args: &RunArgs, file: &ConfigFile) -> Result<Option<Secret>, Usage> 
     Ok(file.password.clone().map(Secret::new))
 }
 
+/// The servers to probe: `--host` (repeatable), `--hosts-file`, else the config file's `host`.
+fn hosts(args: &RunArgs, file: &ConfigFile) -> Result<Vec<String>, Usage> {
+    let mut hosts: Vec<String> = args.host.iter().map(|h| h.trim().to_string()).collect();
+    if let Some(p) = &args.hosts_file {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Usage(format!("cannot read --hosts-file {}: {e}", p.display())))?;
+        hosts.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    if hosts.is_empty() {
+        hosts.extend(file.host.clone());
+    }
+    hosts.retain(|h| !h.is_empty());
+    if hosts.is_empty() {
+        return Err(Usage(
+            "no server given: use --host HOST (or MAILCHECK_HOST, --hosts-file, or host in the config file)"
+                .into(),
+        ));
+    }
+    Ok(hosts)
+}
+
 fn run(args: RunArgs) -> Result<u8, Usage> {
     if args.password.is_some() {
         return Err(Usage(
             "passwords are not accepted on the command line (they show in ps and shell history); use MAILCHECK_PASSWORD, --password-file FILE or --password-stdin".into(),
         ));
     }
-    let file = match &args.config {
-        Some(p) => ConfigFile::load(p, true),
-        None => ConfigFile::load(std::path::Path::new(config::DEFAULT_PATH), false),
-    }
-    .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
-
-    let Some(host) = args.host.clone().or_else(|| file.host.clone()) else {
-        return Err(Usage(
-            "no server given: use --host HOST (or MAILCHECK_HOST, or host in the config file)"
-                .into(),
-        ));
-    };
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(config::DEFAULT_PATH));
+    let file = ConfigFile::load(&config_path, args.config.is_some())
+        .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
+    let hosts = hosts(&args, &file)?;
     let account_name = args.account.clone().or_else(|| file.account.clone());
     let password = password(&args, &file)?;
-    let account = match &account_name {
-        None => None,
-        Some(a) => Some(
-            Account::parse(a, password.clone())
-                .ok_or_else(|| Usage(format!("--account `{a}` is not of the form user@domain")))?,
-        ),
-    };
+    let account = run::account(account_name.as_deref(), password.clone()).map_err(Usage)?;
 
     let cat = load_catalogue()?;
     let mut skip = args.skip.clone();
@@ -210,10 +223,25 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         ),
         (None, None) => None,
     };
-
     let baseline = match &args.baseline {
         Some(p) => Some(report::baseline::load(p).map_err(Usage)?),
         None => None,
+    };
+    let mut settings = file
+        .settings(&config_path)
+        .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
+    args.apply_network(&mut settings).map_err(Usage)?;
+    let mut redactor = Redactor::default();
+    if let Some(p) = &password {
+        redactor.add(p, account_name.as_deref());
+    }
+    let plan = run::Plan {
+        checks,
+        send: account.is_some() && !args.no_send,
+        account,
+        settings,
+        budget,
+        redactor,
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -222,43 +250,18 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))?;
     let mut signals = runtime.block_on(async { Signals::install() });
 
-    let addrs = runtime.block_on(resolve(&host))?;
-    let local = addrs.iter().any(|ip| net::is_local_address(*ip));
-    let target = Target {
-        host: host.clone(),
-        addrs,
-        local,
-    };
-
-    let mut redactor = Redactor::default();
-    if let Some(p) = &password {
-        redactor.add(p, account_name.as_deref());
+    if hosts.len() > 1 {
+        return fleet(&args, &plan, &hosts, runtime, &mut signals);
     }
-    let send = account.is_some() && !args.no_send;
-    let run_token = mailcheck::probe::testmail::new_token();
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from(config::DEFAULT_PATH));
-    let mut settings = file
-        .settings(&config_path)
-        .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
-    args.apply_network(&mut settings).map_err(Usage)?;
-    let ctx = Arc::new(Ctx::new(
-        target,
-        account,
-        settings,
-        send,
-        run_token,
-        redactor.clone(),
-    ));
-
-    let started = clock::now();
-    let t0 = Instant::now();
+    let host = &hosts[0];
+    let addrs = runtime
+        .block_on(run::resolve(host))
+        .map_err(|e| Usage(format!("{e}; check --host")))?;
+    let ctx = run::context(&plan, host, addrs, true);
     let sink = progress_sink(std::io::stderr().is_terminal());
     let outcome = runtime.block_on(async {
         tokio::select! {
-            results = runner::run(checks, ctx.clone(), budget, sink) => Ok(results),
+            report = run::run_ctx(&plan, ctx.clone(), sink) => Ok(report),
             signal = signals.recv() => Err(signal),
         }
     });
@@ -278,23 +281,18 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
             eprintln!("mailcheck: cleanup: {p}");
         }
     }
-    let results = match outcome {
+    let report = match outcome {
         Ok(r) => r,
         Err(signal) => {
             let n = cleanup.map(|c| c.deleted.len()).unwrap_or(0);
-            eprintln!("mailcheck: interrupted by {signal}; deleted {n} test message(s) of this run");
+            eprintln!(
+                "mailcheck: interrupted by {signal}; deleted {n} test message(s) of this run"
+            );
             runtime.shutdown_background();
             return Ok(exit::INTERRUPTED);
         }
     };
-    let mut report = RunReport {
-        host,
-        account: account_name,
-        started,
-        duration: t0.elapsed(),
-        results,
-    };
-    report.redact(&redactor);
+    let redactor = &ctx.redactor;
     let diff = baseline
         .as_ref()
         .map(|b| report::baseline::diff(b, &report));
@@ -313,6 +311,9 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         f => render(f, &report, diff.as_ref()),
     };
     print_stdout(&redactor.redact(&stdout_text));
+    if args.timings {
+        eprint!("{}", report::human::timings(&report));
+    }
     let files = [
         (&args.json, Format::Json),
         (&args.junit, Format::Junit),
@@ -333,6 +334,62 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         (_, Some(d)) if args.fail_on_regression => d.exit_code(),
         _ => report.summary().exit_code(),
     })
+}
+
+/// Several servers: the network checks against each, one JSON line per server (`--format
+/// json`) or one summary table; the exit status is the worst server's.
+fn fleet(
+    args: &RunArgs,
+    plan: &run::Plan,
+    hosts: &[String],
+    runtime: tokio::runtime::Runtime,
+    signals: &mut Signals,
+) -> Result<u8, Usage> {
+    if !matches!(args.format, Format::Human | Format::Json)
+        || args.json.is_some()
+        || args.junit.is_some()
+        || args.tap.is_some()
+        || args.html.is_some()
+        || args.prometheus.is_some()
+        || args.baseline.is_some()
+    {
+        return Err(Usage(
+            "with several hosts, use --format human or --format json (JSON Lines), and no report files or --baseline".into(),
+        ));
+    }
+    let runs = runtime.block_on(async {
+        tokio::select! {
+            runs = run::fleet(plan, hosts) => Ok(runs),
+            signal = signals.recv() => Err(signal),
+        }
+    });
+    let runs = match runs {
+        Ok(r) => r,
+        Err(signal) => {
+            eprintln!("mailcheck: interrupted by {signal}");
+            runtime.shutdown_background();
+            return Ok(exit::INTERRUPTED);
+        }
+    };
+    let reports: Vec<&RunReport> = runs.iter().map(|r| &r.report).collect();
+    let text = match args.format {
+        Format::Json => reports
+            .iter()
+            .map(|r| report::json::render_line(r))
+            .collect::<String>(),
+        _ => report::human::fleet_table(&reports),
+    };
+    print_stdout(&plan.redactor.redact(&text));
+    runtime.shutdown_background();
+    Ok(reports
+        .iter()
+        .map(|r| r.summary().exit_code())
+        .max_by_key(|c| match *c {
+            exit::FAILED => 2,
+            exit::INCOMPLETE => 1,
+            _ => 0,
+        })
+        .unwrap_or(exit::OK))
 }
 
 /// Renders the machine formats (human has its own colour and baseline handling).
@@ -401,28 +458,6 @@ impl Signals {
         tokio::select! {
             _ = next(&mut self.int) => "SIGINT",
             _ = next(&mut self.term) => "SIGTERM",
-        }
-    }
-}
-
-/// Resolves `host` within 5 s; failure is a usage error (the name is wrong, or DNS is).
-async fn resolve(host: &str) -> Result<Vec<std::net::IpAddr>, Usage> {
-    let lookup = tokio::net::lookup_host((host, 25));
-    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
-        Err(_) => Err(Usage(format!(
-            "cannot resolve host `{host}`: no answer from DNS after 5 s; check --host"
-        ))),
-        Ok(Err(e)) => Err(Usage(format!(
-            "cannot resolve host `{host}`: {e}; check --host"
-        ))),
-        Ok(Ok(addrs)) => {
-            let mut ips: Vec<std::net::IpAddr> = addrs.map(|a| a.ip()).collect();
-            ips.sort_by_key(|ip| ip.is_ipv6());
-            ips.dedup();
-            if ips.is_empty() {
-                return Err(Usage(format!("host `{host}` has no address; check --host")));
-            }
-            Ok(ips)
         }
     }
 }

@@ -59,7 +59,13 @@ pub async fn run(
         let check = check.clone();
         let id = check.id.clone();
         let fut = async move {
-            let result = match blocked_by(&deps).await {
+            // A check that cannot run here says so itself, rather than naming a dependency
+            // that was skipped for the same reason.
+            let blocked = match precondition(&check, &ctx) {
+                Some(reason) => Some(reason),
+                None => blocked_by(&deps).await,
+            };
+            let result = match blocked {
                 Some(reason) => finish(&check, Verdict::skip(reason), Duration::ZERO),
                 None => run_one(&check, ctx, run_deadline, &sink).await,
             };
@@ -169,9 +175,6 @@ async fn run_one(
     run_deadline: Option<Instant>,
     sink: &EventSink,
 ) -> CheckResult {
-    if let Some(reason) = precondition(check, &ctx) {
-        return finish(check, Verdict::skip(reason), Duration::ZERO);
-    }
     sink(Event::Started { check });
     let started = Instant::now();
     let mut limit = check.timeout;

@@ -3,6 +3,7 @@
 //! kind and its parameters under `[probe]`.
 
 pub mod auth;
+pub mod delivery;
 pub mod fs;
 pub mod mysql;
 pub mod postfix;
@@ -87,6 +88,10 @@ pub enum Probe {
     SaslauthdAuth(sasl::SaslauthdAuthSpec),
     /// T36: no mail stuck in the queue.
     StuckMail(queue::StuckMailSpec),
+    /// T18: test mail reaches the account's Maildir.
+    Delivery(delivery::DeliverySpec),
+    /// T34 (live): an .exe attachment is refused.
+    AttachmentBan(delivery::AttachmentBanSpec),
     /// T1: the MX port greets with 220 naming myhostname; EHLO answers.
     SmtpBanner(smtp::BannerSpec),
     /// T29: STARTTLS on a port.
@@ -149,6 +154,8 @@ pub async fn evaluate(check: &Check, ctx: &Ctx) -> Verdict {
         Probe::UserInGroup(spec) => sasl::user_in_group(spec, ctx).await,
         Probe::SaslauthdAuth(spec) => sasl::saslauthd_auth(spec, ctx).await,
         Probe::StuckMail(spec) => queue::stuck_mail(spec, ctx).await,
+        Probe::Delivery(spec) => delivery::deliver(spec, ctx).await,
+        Probe::AttachmentBan(spec) => delivery::attachment_ban(spec, ctx).await,
         Probe::SmtpBanner(spec) => smtp::banner(spec, ctx).await,
         Probe::Starttls(spec) => tls::starttls(spec, ctx).await,
         Probe::TlsCertificate(spec) => tls::certificate(spec, ctx).await,
@@ -173,9 +180,7 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
     Ok(match &check.probe {
         Probe::Mydestination(spec) => postfix::judge_mydestination(spec, &obs(observation)?),
         Probe::MyhostnameFqdn(spec) => postfix::judge_myhostname_fqdn(spec, &obs(observation)?),
-        Probe::MyoriginMailname(spec) => {
-            postfix::judge_myorigin_mailname(spec, &obs(observation)?)
-        }
+        Probe::MyoriginMailname(spec) => postfix::judge_myorigin_mailname(spec, &obs(observation)?),
         Probe::MynetworksLoopback(spec) => {
             postfix::judge_mynetworks_loopback(spec, &obs(observation)?)
         }
@@ -185,9 +190,7 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
         Probe::MainCfValues(spec) => postfix::judge_main_cf_values(spec, &obs(observation)?),
         Probe::MysqlMapFiles(spec) => postfix::judge_mysql_map_files(spec, &obs(observation)?),
         Probe::VirtualSettings(spec) => postfix::judge_virtual_settings(spec, &obs(observation)?),
-        Probe::RelayDomainsMap(spec) => {
-            postfix::judge_relay_domains_map(spec, &obs(observation)?)
-        }
+        Probe::RelayDomainsMap(spec) => postfix::judge_relay_domains_map(spec, &obs(observation)?),
         Probe::RecipientRestrictions(spec) => {
             postfix::judge_recipient_restrictions(spec, &obs(observation)?)
         }
@@ -218,6 +221,8 @@ pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict
         Probe::PamService(spec) => sasl::judge_pam_service(spec, &obs(observation)?),
         Probe::SmtpdSaslConf(spec) => sasl::judge_smtpd_sasl_conf(spec, &obs(observation)?),
         Probe::UserInGroup(spec) => sasl::judge_user_in_group(spec, &obs(observation)?),
+        Probe::Delivery(spec) => delivery::judge_delivery(spec, &obs(observation)?),
+        Probe::AttachmentBan(spec) => delivery::judge_attachment_ban(spec, &obs(observation)?),
         Probe::SaslauthdAuth(spec) => sasl::judge_saslauthd_auth(spec, &obs(observation)?),
         Probe::StuckMail(spec) => queue::judge_stuck_mail(spec, &obs(observation)?),
         Probe::SmtpBanner(spec) => smtp::judge_banner(spec, &obs(observation)?),

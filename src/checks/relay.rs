@@ -111,6 +111,11 @@ fn unauthenticated_verdict(p: &RelayProbe) -> Verdict {
             p.unknown_entries.join(", ")
         ));
     }
+    if !p.local && p.peer_loopback {
+        return Verdict::skip(format!(
+            "{addr} accepted RCPT TO:<{rcpt}> from a loopback address, which mynetworks normally holds: that proves nothing; run mailcheck on the server with --host naming it, or from another machine"
+        ));
+    }
     if !p.local {
         return Verdict::fail(format!(
             "{accepted} (if this machine's network is in mynetworks on purpose, run mailcheck from elsewhere)"

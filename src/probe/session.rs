@@ -427,6 +427,8 @@ pub struct RelayProbe {
     pub source_inside: Option<String>,
     /// Why no probe ran.
     pub no_probe: Option<String>,
+    /// Not local, yet the server's address is a loopback one: the probe came from loopback too.
+    pub peer_loopback: bool,
     pub addr: String,
     pub setup_failure: Option<SetupFailure>,
     pub sender: String,
@@ -865,7 +867,10 @@ async fn relay_probe(ctx: &Ctx) -> RelayProbe {
         }
     } else {
         match ctx.target.socket_addr(port) {
-            Some(a) => routes.push((a, None)),
+            Some(a) => {
+                p.peer_loopback = a.ip().is_loopback();
+                routes.push((a, None));
+            }
             None => {
                 p.no_probe = Some("the host has no address".into());
                 return p;

@@ -104,3 +104,64 @@ pub fn render(report: &RunReport, colour: bool) -> String {
     }
     out
 }
+
+/// `--timings`: each check's duration, slowest first, and the run's total.
+pub fn timings(report: &RunReport) -> String {
+    let mut rows: Vec<_> = report.results.iter().collect();
+    rows.sort_by(|a, b| b.duration.cmp(&a.duration));
+    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(10);
+    let mut out =
+        String::from("\ntimings (ms, slowest first; checks run concurrently, so they overlap):\n");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "  {:>9.2}  {:<width$}  {}",
+            r.duration.as_secs_f64() * 1e3,
+            r.id,
+            r.verdict.status
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:>9.2}  whole run",
+        report.duration.as_secs_f64() * 1e3
+    );
+    out
+}
+
+/// Several servers: one line each with the counts and the first failing check.
+pub fn fleet_table(reports: &[&RunReport]) -> String {
+    let width = reports
+        .iter()
+        .map(|r| r.host.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<width$}  {:>4} {:>4} {:>4} {:>4} {:>5}  first problem\n",
+        "host", "pass", "fail", "warn", "skip", "error"
+    );
+    for r in reports {
+        let s = r.summary();
+        let first = r
+            .results
+            .iter()
+            .find(|c| c.verdict.status == Status::Fail)
+            .or_else(|| r.results.iter().find(|c| c.verdict.status == Status::Error))
+            .map(|c| format!("{}: {}", c.id, clean(&c.verdict.message)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>4} {:>4} {:>4} {:>4} {:>5}  {first}",
+            clean(&r.host),
+            s.pass,
+            s.fail,
+            s.warn,
+            s.skip,
+            s.error
+        );
+    }
+    let total: usize = reports.iter().filter(|r| r.summary().fail > 0).count();
+    let _ = writeln!(out, "\n{} servers, {} with failures", reports.len(), total);
+    out
+}

@@ -47,7 +47,28 @@ struct CheckEntry<'a> {
 
 /// The report as one JSON document (pretty-printed, newline-terminated).
 pub fn render(report: &RunReport, baseline: Option<&super::baseline::Diff>) -> String {
-    let doc = Report {
+    let mut s = serde_json::to_string_pretty(&document(report, baseline)).unwrap_or_else(|e| {
+        format!(
+            "{{\"schema_version\":{SCHEMA_VERSION},\"error\":\"cannot serialise report: {e}\"}}"
+        )
+    });
+    s.push('\n');
+    s
+}
+
+/// The report as one line of JSON Lines (a fleet run prints one per server).
+pub fn render_line(report: &RunReport) -> String {
+    let mut s = serde_json::to_string(&document(report, None)).unwrap_or_else(|e| {
+        format!(
+            "{{\"schema_version\":{SCHEMA_VERSION},\"error\":\"cannot serialise report: {e}\"}}"
+        )
+    });
+    s.push('\n');
+    s
+}
+
+fn document<'a>(report: &'a RunReport, baseline: Option<&'a super::baseline::Diff>) -> Report<'a> {
+    Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
             name: "mailcheck",
@@ -75,12 +96,5 @@ pub fn render(report: &RunReport, baseline: Option<&super::baseline::Diff>) -> S
             })
             .collect(),
         baseline,
-    };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
-        format!(
-            "{{\"schema_version\":{SCHEMA_VERSION},\"error\":\"cannot serialise report: {e}\"}}"
-        )
-    });
-    s.push('\n');
-    s
+    }
 }

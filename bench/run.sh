@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The benchmark (issue 8): builds the release binary, brings up the lab, then measures, in the same
+# interleaved rounds after warm-up, the shell baseline (../shared/bench/baseline-shell.sh), a full
+# `mailcheck run` (every check, deliveries via 25 and 587, the attachment test) and
+# `mailcheck run --no-send`; then start-up, the many-hosts run, and a cold server. Writes
+# reports/benchmark.md. A benchmark, not a test: nothing here gates CI.
+#   ROUNDS=20 WARMUP=3 COLD=1 bash bench/run.sh      (COLD=0 skips the 2-minute cold measurement)
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-20}; WARMUP=${WARMUP:-3}; COLD=${COLD:-1}
+SHARED=${SHARED:-../shared}
+OUT=reports/benchmark.md
+TMP=$(mktemp -d /tmp/mailcheck-bench.XXXXXX); trap 'rm -rf "$TMP"' EXIT
+
+bash tests/lab/up.sh >/dev/null
+cargo build --release --locked -q
+BIN=$PWD/target/release/mailcheck
+set -a; . /run/mailcheck-lab.env; set +a
+local_part=${LAB_ACCOUNT%@*}
+export MAILCHECK_PASSWORD=$LAB_PASSWORD
+RUN="$BIN run --host $LAB_HOSTNAME --account $LAB_ACCOUNT --format json"
+BASE="env BASELINE_QUIET=1 MYHOSTNAME=$LAB_HOSTNAME USER_ADDR=$LAB_ACCOUNT USER_PASS=$LAB_PASSWORD RCPT=$LAB_ACCOUNT DOMAIN=$LAB_DOMAIN MAILDIR=/home/vmail/$LAB_DOMAIN/$local_part DB_USER=$LAB_DB_USER DB_PASS=$LAB_DB_PASSWORD DB_NAME=$LAB_DB_NAME bash $SHARED/bench/baseline-shell.sh"
+
+echo "bench: $ROUNDS interleaved rounds after $WARMUP warm-up rounds" >&2
+python3 bench/bench.py "$ROUNDS" "$WARMUP" "$TMP/main.json" \
+  "baseline-shell.sh=$BASE" "mailcheck run=$RUN" "mailcheck run --no-send=$RUN --no-send" > "$TMP/main.md"
+
+python3 bench/bench.py 50 5 "$TMP/start.json" "mailcheck --version=$BIN --version" > "$TMP/start.md"
+
+# Many hosts: Postfix listens on every address, so 127.0.0.2..51 all reach the lab.
+seq 2 51 | sed 's/^/127.0.0./' > "$TMP/hosts"
+FLEET="$BIN run --hosts-file $TMP/hosts --format json"
+ONE="$BIN run --host 127.0.0.2 --format json"
+python3 bench/bench.py 10 2 "$TMP/fleet.json" "1 host (network checks)=$ONE" "50 hosts=$FLEET" > "$TMP/fleet.md"
+
+# Timings of one full run, per check (where the time goes).
+$BIN run --host "$LAB_HOSTNAME" --account "$LAB_ACCOUNT" --timings > "$TMP/timings.txt" 2>&1 || true
+
+if [ "$COLD" = 1 ]; then
+  echo "bench: waiting 110 s for Postfix's processes to idle out (max_idle=100s), twice" >&2
+  : > "$TMP/cold.txt"
+  for i in 1 2; do
+    sleep 110
+    /usr/bin/time -f '%e s wall' $RUN >/dev/null 2>>"$TMP/cold.txt" || true
+    $RUN | python3 -c 'import json,sys; r=json.load(sys.stdin); print("warm repeat:", r["duration_ms"], "ms")' >> "$TMP/cold.txt"
+  done
+fi
+
+python3 - "$TMP" "$OUT" <<'PY'
+import json, os, platform, subprocess, sys
+tmp, out = sys.argv[1], sys.argv[2]
+main = json.load(open(f"{tmp}/main.json"))
+start = json.load(open(f"{tmp}/start.json"))
+fleet = json.load(open(f"{tmp}/fleet.json"))
+b = main["baseline-shell.sh"]["median_ms"]; m = main["mailcheck run"]["median_ms"]
+n = main["mailcheck run --no-send"]["median_ms"]
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+one = fleet["1 host (network checks)"]["median_ms"]; many = fleet["50 hosts"]["median_ms"]
+lines = [
+  "# Benchmark", "",
+  "Made by `bash bench/run.sh` (interleaved rounds after warm-up, wall time on a monotonic clock, CPU and peak RSS from wait4). Regenerate it the same way.", "",
+  f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, Debian 12; the lab server on the same machine.", "",
+  "## Full run against the shell baseline (ms)", "", open(f"{tmp}/main.md").read(),
+  f"Ratio baseline / `mailcheck run`: **{b/m:.1f}x**; baseline / `--no-send`: **{b/n:.1f}x**.", "",
+  "The protocol floor for the same work in one process is about 30-40 ms (shared/reference/performance-floor.md);",
+  f"`mailcheck run` median is {m:.1f} ms, {m/35:.2f}x a 35 ms floor.", "",
+  "## Start-up", "", open(f"{tmp}/start.md").read(),
+  "## Many hosts (network checks only)", "", open(f"{tmp}/fleet.md").read(),
+  f"50 hosts in {many:.0f} ms: **{50000/many:.0f} hosts/s**, against {1000/one:.0f} runs/s for one host.", "",
+  "## Where the time goes (one full run, `--timings`)", "", "```", open(f"{tmp}/timings.txt").read().rstrip(), "```", "",
+]
+if os.path.exists(f"{tmp}/cold.txt"):
+  lines += ["## Cold server (Postfix idle for 110 s, max_idle=100s)", "", "```", open(f"{tmp}/cold.txt").read().rstrip(), "```", ""]
+open(out, "w").write("\n".join(lines))
+print(open(out).read())
+PY
