@@ -90,6 +90,11 @@ pub fn known_defaults() -> impl Iterator<Item = (&'static str, &'static str)> {
     DEFAULTS.iter().copied()
 }
 
+/// Longest expanded value; longer means a `$name` loop.
+const MAX_EXPANSION: usize = 64 * 1024;
+/// Most `$name` lookups in one expansion; a real main.cf needs a few dozen.
+const MAX_LOOKUPS: usize = 2_000;
+
 /// One `name = value` line of main.cf, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -210,6 +215,11 @@ impl MainCf {
     /// `${name?{text}:{text}}` and the relational form `${{a} op {b} ? {t} : {f}}` (op one of
     /// `== != < <= > >=`, numeric, or `==level <level ...`, compatibility levels) in `value`.
     pub fn expand(&self, value: &str, depth: usize) -> String {
+        let mut budget = MAX_LOOKUPS;
+        self.expand_in(value, depth, &mut budget)
+    }
+
+    fn expand_in(&self, value: &str, depth: usize, budget: &mut usize) -> String {
         if depth > 20 {
             return value.to_string(); // a loop of $references; Postfix gives up too
         }
@@ -217,6 +227,12 @@ impl MainCf {
         let chars: Vec<char> = value.chars().collect();
         let mut i = 0;
         while i < chars.len() {
+            // `a = $a $a` doubles at every level: stop long before memory runs out (Postfix
+            // reports such a loop as an error; no real value is anywhere near this long).
+            if out.len() > MAX_EXPANSION {
+                out.truncate(MAX_EXPANSION);
+                return out;
+            }
             let c = chars[i];
             if c != '$' || i + 1 >= chars.len() {
                 out.push(c);
@@ -244,7 +260,7 @@ impl MainCf {
                     j += 1;
                 }
                 let inner: String = chars[i + 2..j.min(chars.len())].iter().collect();
-                out.push_str(&self.expand_braced(&inner, depth));
+                out.push_str(&self.expand_braced(&inner, depth, budget));
                 i = j + 1;
             } else if next.is_ascii_alphanumeric() || next == '_' {
                 let mut j = i + 1;
@@ -252,7 +268,7 @@ impl MainCf {
                     j += 1;
                 }
                 let name: String = chars[i + 1..j].iter().collect();
-                out.push_str(&self.get_at(&name, depth));
+                out.push_str(&self.get_at(&name, depth, budget));
                 i = j;
             } else {
                 out.push(c);
@@ -262,12 +278,14 @@ impl MainCf {
         out
     }
 
-    fn expand_braced(&self, inner: &str, depth: usize) -> String {
+    fn expand_braced(&self, inner: &str, depth: usize, budget: &mut usize) -> String {
         if inner.trim_start().starts_with('{') {
-            return self.expand_relational(inner, depth).unwrap_or_default();
+            return self
+                .expand_relational(inner, depth, budget)
+                .unwrap_or_default();
         }
         let Some(p) = inner.find(['?', ':']) else {
-            return self.get_at(inner.trim(), depth);
+            return self.get_at(inner.trim(), depth, budget);
         };
         let name = inner[..p].trim();
         let rest = &inner[p + 1..];
@@ -291,11 +309,11 @@ impl MainCf {
             (None, Some(f))
         };
         let chosen = if set { when_set } else { when_unset };
-        chosen.map_or_else(String::new, |t| self.expand(t, depth + 1))
+        chosen.map_or_else(String::new, |t| self.expand_in(t, depth + 1, budget))
     }
 
     /// `{a} op {b} ? {t} : {f}` (either branch optional); `None` when it does not parse.
-    fn expand_relational(&self, inner: &str, depth: usize) -> Option<String> {
+    fn expand_relational(&self, inner: &str, depth: usize, budget: &mut usize) -> Option<String> {
         let (a, rest) = take_group(inner.trim_start())?;
         let rest = rest.trim_start();
         const OPS: [&str; 12] = [
@@ -304,8 +322,8 @@ impl MainCf {
         ];
         let op = OPS.iter().find(|op| rest.starts_with(**op))?;
         let (b, rest) = take_group(rest[op.len()..].trim_start())?;
-        let a = self.expand(a.trim(), depth + 1);
-        let b = self.expand(b.trim(), depth + 1);
+        let a = self.expand_in(a.trim(), depth + 1, budget);
+        let b = self.expand_in(b.trim(), depth + 1, budget);
         let ord = if let Some(op) = op.strip_suffix("level") {
             compare_levels(&a, &b).map(|o| (op, o))
         } else if *op == "==" || *op == "!=" {
@@ -337,11 +355,17 @@ impl MainCf {
             when_false = Some(f);
         }
         let chosen = if truth { when_true } else { when_false };
-        Some(chosen.map_or_else(String::new, |t| self.expand(t.trim(), depth + 1)))
+        Some(chosen.map_or_else(String::new, |t| self.expand_in(t.trim(), depth + 1, budget)))
     }
 
-    fn get_at(&self, name: &str, depth: usize) -> String {
-        self.expand(&self.raw_or_default(name), depth + 1)
+    fn get_at(&self, name: &str, depth: usize, budget: &mut usize) -> String {
+        // Every `$name` costs one lookup: a reference loop (`a = $a $a`) runs out of them
+        // instead of doubling 20 times.
+        if *budget == 0 {
+            return String::new();
+        }
+        *budget -= 1;
+        self.expand_in(&self.raw_or_default(name), depth + 1, budget)
     }
 
     /// A list-valued parameter split on commas and whitespace, as Postfix does.
