@@ -39,6 +39,9 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Generated {
     Man,
+    ManRun,
+    ManList,
+    ManExplain,
     Bash,
     Zsh,
     Fish,

@@ -104,12 +104,37 @@ fn generate(what: Generated) -> Result<u8, Usage> {
     use clap::CommandFactory as _;
     let mut cmd = Cli::command();
     let mut buf: Vec<u8> = Vec::new();
+    let sub = match what {
+        Generated::ManRun => Some("run"),
+        Generated::ManList => Some("list"),
+        Generated::ManExplain => Some("explain"),
+        _ => None,
+    };
+    if matches!(what, Generated::Man) || sub.is_some() {
+        let page = match sub {
+            None => cmd,
+            Some(name) => {
+                cmd.build();
+                let s = cmd
+                    .find_subcommand(name)
+                    .cloned()
+                    .ok_or_else(|| Usage(format!("no subcommand {name}")))?;
+                let full: &'static str = match name {
+                    "run" => "mailcheck-run",
+                    "list" => "mailcheck-list",
+                    _ => "mailcheck-explain",
+                };
+                s.name(full)
+            }
+        };
+        clap_mangen::Man::new(page)
+            .render(&mut buf)
+            .map_err(|e| Usage(format!("cannot render the man page: {e}")))?;
+        print_stdout(&String::from_utf8_lossy(&buf));
+        return Ok(exit::OK);
+    }
     let shell = match what {
-        Generated::Man => {
-            clap_mangen::Man::new(cmd)
-                .render(&mut buf)
-                .map_err(|e| Usage(format!("cannot render the man page: {e}")))?;
-            print_stdout(&String::from_utf8_lossy(&buf));
+        Generated::Man | Generated::ManRun | Generated::ManList | Generated::ManExplain => {
             return Ok(exit::OK);
         }
         Generated::Bash => clap_complete::Shell::Bash,
