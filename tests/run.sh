@@ -12,6 +12,12 @@ step() { printf '\n=== %s\n' "$*"; }
 step "lab (tutorial values)"
 bash tests/lab/up.sh
 
+# The HTML report is checked in a real browser; TAP with perl's prove (always on Debian).
+if ! command -v chromium >/dev/null; then
+  step "installing chromium (HTML report test)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 step "cargo test (unit, fixtures, fakes, lab)"
 cargo test --all-targets --locked
 
@@ -23,6 +29,9 @@ trap restore_default EXIT
 
 step "lab (second set of names: mx.corp.test, alice@corp.test)"
 env "${second_lab[@]}" bash tests/lab/up.sh
+
+step "reliability counts"
+cargo test --locked -q --test fuzz_parsers -- --test-threads=1 --nocapture 2>&1 | grep -E 'inputs tried|test result'
 
 step "cargo test lab_* on the second lab"
 cargo test --locked --test 'lab_*'

@@ -67,6 +67,7 @@ pub fn render(report: &RunReport) -> String {
         let word = match status {
             Status::Pass => "passed",
             Status::Fail => "failed",
+            Status::Warn if n == 1 => "warning",
             Status::Warn => "warnings",
             Status::Skip => "skipped",
             Status::Error => "undecided",
