@@ -52,7 +52,12 @@ fn stop_saslauthd() -> String {
 
 /// `local@domain` -> the account's Maildir.
 fn maildir(g: &LabGuard) -> PathBuf {
-    let local = g.lab.account.split('@').next().unwrap();
+    let local = g
+        .lab
+        .account
+        .split('@')
+        .next()
+        .expect("account has a local part");
     PathBuf::from("/home/vmail").join(&g.lab.domain).join(local)
 }
 
@@ -265,7 +270,10 @@ fn t25_wrong_password_in_the_db_is_refused() {
 
 /// Queue ids of messages from `sender`, from `postqueue -j`.
 fn queued_from(sender: &str) -> Vec<(String, String)> {
-    let out = Command::new("postqueue").arg("-j").output().unwrap();
+    let out = Command::new("postqueue")
+        .arg("-j")
+        .output()
+        .expect("run postqueue -j");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

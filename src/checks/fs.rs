@@ -398,7 +398,12 @@ pub fn judge_vmail_tree(spec: &VmailTreeSpec, o: &VmailTreeObservation) -> Verdi
         } else {
             String::new()
         };
-        findings.push(Verdict::error(format!("{}{more}", shown.join("; "))));
+        let error = Verdict::error(format!("{}{more}", shown.join("; ")));
+        findings.push(if o.tree.unreadable.iter().any(|u| u.needs_root) {
+            error.with_fix(crate::checks::sasl::AS_ROOT)
+        } else {
+            error
+        });
     }
     if o.tree.truncated {
         findings.push(Verdict::warn(format!(

@@ -114,7 +114,13 @@ pub fn judge_stuck_mail(spec: &StuckMailSpec, o: &StuckMailObservation) -> Verdi
         "queued": o.messages.len(), "truncated": o.truncated,
     });
     if let Some(p) = &o.problem {
-        return Verdict::error(format!("cannot read the mail queue: {p}")).with_evidence(evidence);
+        let error = Verdict::error(format!("cannot read the mail queue: {p}"));
+        return if p.contains("needs root") {
+            error.with_fix(crate::checks::sasl::AS_ROOT)
+        } else {
+            error
+        }
+        .with_evidence(evidence);
     }
     let is_virtual = |addr: &str| {
         addr.rsplit_once('@').is_some_and(|(_, d)| {

@@ -248,7 +248,11 @@ impl ConfigFile {
                 .clone()
                 .or_else(|| self.read_problem.clone())
                 .unwrap_or_default();
-            return Some(Verdict::error(p));
+            return Some(if self.needs_root {
+                Verdict::error(p).with_fix(AS_ROOT)
+            } else {
+                Verdict::error(p)
+            });
         }
         None
     }
@@ -279,12 +283,15 @@ impl ConfigFile {
         }
         let p = self.read_problem.clone().unwrap_or_default();
         Some(if self.needs_root {
-            Verdict::error(p)
+            Verdict::error(p).with_fix(AS_ROOT)
         } else {
             Verdict::error(format!("cannot read {}: {p}", self.path.display()))
         })
     }
 }
+
+/// The fix for what mailcheck could not read without root.
+pub(crate) const AS_ROOT: &str = "run mailcheck as root on the mail server (it only reads)";
 
 /// Normalises a path lexically: no trailing `/`, no `//` or `/./`.
 fn normal(p: &Path) -> PathBuf {
@@ -1176,7 +1183,7 @@ pub fn judge_saslauthd_auth(spec: &SaslauthdAuthSpec, o: &SaslauthdAuthObservati
         AuthOutcome::CannotConnect {
             message,
             needs_root: true,
-        } => Verdict::error(format!("{message} (needs root or group sasl)")),
+        } => Verdict::error(format!("{message} (needs root or group sasl)")).with_fix(AS_ROOT),
         AuthOutcome::CannotConnect { message, .. } => Verdict::error(message.clone()),
         AuthOutcome::Protocol { message } => Verdict::error(message.clone()),
     }
