@@ -58,7 +58,10 @@ impl QueueError {
         match self {
             QueueError::Spawn { message, .. } => message.contains("ermission denied"),
             QueueError::Failed { stderr, .. } => {
-                stderr.contains("ermission denied") || stderr.contains("not authorized")
+                // postqueue.c: "User %s(%ld) is not allowed to view the mail queue".
+                stderr.contains("ermission denied")
+                    || stderr.contains("not allowed")
+                    || stderr.contains("not authorized")
             }
             _ => false,
         }
