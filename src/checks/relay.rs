@@ -53,9 +53,9 @@ fn unauthenticated_verdict(p: &RelayProbe) -> Verdict {
     if let Some(why) = &p.no_probe {
         return Verdict::skip(why.clone());
     }
-    let from = match (&p.source, p.local) {
-        (Some(s), _) => format!("from {s}"),
-        (None, _) => "from this machine's address".to_string(),
+    let from = match &p.source {
+        Some(s) => format!("from {s}"),
+        None => "from this machine's address".to_string(),
     };
     let whom = match (&p.source_inside, p.local) {
         (Some(entry), _) => format!(
@@ -85,17 +85,26 @@ fn unauthenticated_verdict(p: &RelayProbe) -> Verdict {
     let Some(mail) = &p.mail else {
         return Verdict::error(format!("{addr}: MAIL FROM was not sent"));
     };
-    if mail.is_permanent() || mail.is_transient() {
+    if mail.refuses() {
         return refused(mail, &format!("MAIL FROM:<{sender}>"));
     }
     if !mail.is_positive() {
-        return Verdict::error(format!("{addr}: MAIL FROM: {}", mail.describe()));
+        return Verdict::error(format!(
+            "{addr}: MAIL FROM: {}: cannot tell",
+            mail.describe()
+        ));
     }
     let Some(r) = &p.rcpt else {
         return Verdict::error(format!("{addr}: RCPT TO was not sent"));
     };
-    if r.is_permanent() || r.is_transient() {
+    if r.refuses() {
         return refused(r, &format!("RCPT TO:<{rcpt}>"));
+    }
+    if r.is_transient() {
+        return Verdict::error(format!(
+            "{addr}: RCPT TO:<{rcpt}> {from} got a temporary failure `{}`, not a refusal: cannot tell",
+            r.describe()
+        ));
     }
     if !r.is_positive() {
         return Verdict::error(format!("{addr}: RCPT TO: {}", r.describe()));
@@ -189,8 +198,15 @@ pub fn judge_authenticated(_spec: &AuthenticatedSpec, o: &AuthenticatedObservati
                 st.describe()
             ))
             .with_fix("put permit_sasl_authenticated before reject_unauth_destination in smtpd_recipient_restrictions (and smtpd_relay_restrictions), then `postfix reload`"),
-            Some(st) if st.is_transient() => Verdict::warn(format!(
-                "after AUTH {m} on {addr}, RCPT TO:<{rcpt}> is refused for now: `{}`",
+            Some(st) if st.is_transient() && st.describe().contains("Relay access denied") => {
+                Verdict::fail(format!(
+                    "after AUTH {m} on {addr}, RCPT TO:<{rcpt}> is deferred as relaying: `{}`: logged-in users cannot send to other domains",
+                    st.describe()
+                ))
+                .with_fix("put permit_sasl_authenticated before defer_unauth_destination/reject_unauth_destination in smtpd_relay_restrictions and smtpd_recipient_restrictions, then `postfix reload`")
+            }
+            Some(st) if st.is_transient() => Verdict::error(format!(
+                "after AUTH {m} on {addr}, RCPT TO:<{rcpt}> got a temporary failure `{}`: cannot tell",
                 st.describe()
             )),
             Some(st) => Verdict::error(format!("after AUTH, RCPT TO:<{rcpt}>: {}", st.describe())),

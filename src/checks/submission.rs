@@ -237,13 +237,11 @@ fn unauthenticated_verdict(u: &LoginSession) -> Verdict {
         ))
     };
     match (&u.mail, &u.rcpt_local) {
-        (Some(m), _) if m.is_permanent() || m.is_transient() => refused(m, "MAIL FROM"),
+        (Some(m), _) if m.refuses() => refused(m, "MAIL FROM"),
         (Some(m), _) if !m.is_positive() => {
             Verdict::error(format!("without AUTH, MAIL FROM on {addr}: {}", m.describe()))
         }
-        (Some(_), Some(r)) if r.is_permanent() || r.is_transient() => {
-            refused(r, &format!("RCPT TO:<{}>", u.user))
-        }
+        (Some(_), Some(r)) if r.refuses() => refused(r, &format!("RCPT TO:<{}>", u.user)),
         (Some(_), Some(r)) if r.is_positive() => Verdict::fail(format!(
             "{addr} accepts mail for {} from a client that did not log in (RCPT TO answered `{}`)",
             u.user,

@@ -170,6 +170,17 @@ impl Step {
         self.code().is_some_and(|c| (500..600).contains(&c))
     }
 
+    /// A refusal by policy: 5xx, or a 4xx that says so (454, "... denied", "... rejected"), as
+    /// opposed to a 4xx that only means "could not decide now" (451 lookup failure, 452).
+    pub fn refuses(&self) -> bool {
+        if self.is_permanent() {
+            return true;
+        }
+        let text = self.describe().to_ascii_lowercase();
+        self.is_transient()
+            && (self.code() == Some(454) || text.contains("denied") || text.contains("rejected"))
+    }
+
     /// The error kind, if the step failed without a reply.
     pub fn error_kind(&self) -> Option<ErrorKind> {
         match self {
