@@ -7,6 +7,20 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Prints a count and appends it to target/tmp/reliability.txt, which tests/run.sh shows at the
+/// end of the suite (cargo test hides the output of passing tests).
+macro_rules! record {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        use std::io::Write as _;
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability.txt");
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
+    }};
+}
+
 use mailcheck::probe;
 use proptest::prelude::*;
 
@@ -187,7 +201,7 @@ fn mutated_real_certificate() {
 /// file with `--test-threads=1 --nocapture` to see the total; tests/run.sh does).
 #[test]
 fn zz_report_inputs_tried() {
-    println!(
+    record!(
         "fuzz_parsers: {} inputs tried, 0 panics",
         TRIED.load(Ordering::Relaxed)
     );
