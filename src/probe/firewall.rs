@@ -49,7 +49,7 @@ pub struct Dump {
 pub const MAX_DUMP: usize = 256 * 1024;
 
 /// Finds `name` in PATH and the sbin directories (often not in a user's PATH).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))

@@ -148,8 +148,11 @@ pub async fn config_sane(spec: &ConfigSaneSpec, ctx: &Ctx) -> Verdict {
     let dir = cfg.config_dir.display().to_string();
     let command = format!("{} -c {dir} -n", spec.postconf);
     let deadline = ctx.settings.timeouts.command;
+    // /usr/sbin is often not in a user's PATH.
+    let program = firewall::find_program(&spec.postconf)
+        .unwrap_or_else(|| std::path::PathBuf::from(&spec.postconf));
     // `postconf -n` only reads; it is the one Postfix command run here (never `postfix check`).
-    let run = tokio::process::Command::new(&spec.postconf)
+    let run = tokio::process::Command::new(&program)
         .args(["-c", &dir, "-n"])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
