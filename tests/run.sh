@@ -42,6 +42,10 @@ step "lab (back to tutorial values)"
 trap - EXIT
 bash tests/lab/up.sh
 
+step "supply chain: cargo deny check bans licenses sources (rustls only, no OpenSSL)"
+command -v cargo-deny >/dev/null || cargo install --locked -q cargo-deny
+cargo deny --log-level error check bans licenses sources
+
 step "cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
