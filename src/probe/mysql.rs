@@ -446,27 +446,6 @@ impl MapDb {
     }
 }
 
-/// The database passwords of every `mysql:` map main.cf names, for the redactor: no output
-/// may ever carry one. Files that cannot be read are skipped (nothing of them can leak).
-pub fn map_secrets(cfg: &super::postfix::PostfixConfig) -> Vec<Secret> {
-    let mut out: Vec<Secret> = Vec::new();
-    for setting in cfg.main.settings.values() {
-        let value = cfg.main.expand(&setting.value, 0);
-        for (kind, path) in super::postfix::map_references(&value) {
-            if kind != "mysql" {
-                continue;
-            }
-            if let Ok(m) = MysqlMap::load(&path)
-                && !m.password.expose().is_empty()
-                && !out.contains(&m.password)
-            {
-                out.push(m.password);
-            }
-        }
-    }
-    out
-}
-
 /// Table names after `FROM` and `JOIN` in a query (backquotes and a `db.` prefix dropped).
 pub fn tables_in(template: &str) -> Vec<String> {
     let words: Vec<&str> = template
@@ -1130,32 +1109,6 @@ mod tests {
         assert!(MapDb::from_map(&bad).query.is_err());
         let none = MysqlMap::parse(Path::new("/x.cf"), "table = t\n");
         assert!(MapDb::from_map(&none).query.is_err());
-    }
-
-    #[test]
-    fn map_secrets_finds_the_db_passwords_for_the_redactor() {
-        let dir = std::env::temp_dir().join(format!("mc-map-secrets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let map = dir.join("mysql_virtual_alias_maps.cf");
-        std::fs::write(
-            &map,
-            "user = u\npassword = db-Secret-9\nhosts = 127.0.0.1\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("main.cf"),
-            format!(
-                "virtual_alias_maps = mysql:{}\nrelay_domains = mysql:{}/missing.cf\n",
-                map.display(),
-                dir.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("master.cf"), "").unwrap();
-        let cfg = super::super::postfix::PostfixConfig::load(&dir).unwrap();
-        let secrets = map_secrets(&cfg);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(secrets, vec![Secret::new("db-Secret-9")]);
     }
 
     #[test]
