@@ -82,13 +82,20 @@ async fn find_maildir(ctx: &Ctx) -> Result<AccountMaildir, String> {
         }
         let map = MysqlMap::load(&path).map_err(|e| e.to_string())?;
         let db = MapDb::from_map(&map);
-        let query = db.query.clone().map_err(|e| format!("{}: {e}", path.display()))?;
+        let query = db
+            .query
+            .clone()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let endpoint = db
             .first_endpoint()
             .ok_or_else(|| format!("{}: no usable hosts", path.display()))?
             .clone();
         let spec = db.conn_spec(&endpoint);
-        let session = ctx.mysql.session(&spec, limit).await.map_err(|e| e.to_string())?;
+        let session = ctx
+            .mysql
+            .session(&spec, limit)
+            .await
+            .map_err(|e| e.to_string())?;
         let escape = |s: &str| escape_sql(s, session.no_backslash_escapes);
         let Ok(sql) = expand_query(&query.template, &key, &escape) else {
             tried.push(format!("{}: no query for {key}", path.display()));
@@ -126,7 +133,11 @@ async fn find_maildir(ctx: &Ctx) -> Result<AccountMaildir, String> {
     }
     Err(format!(
         "virtual_mailbox_maps has no Maildir for {key}: {}",
-        if tried.is_empty() { "no maps".to_string() } else { tried.join("; ") }
+        if tried.is_empty() {
+            "no maps".to_string()
+        } else {
+            tried.join("; ")
+        }
     ))
 }
 
@@ -278,7 +289,9 @@ async fn dialog(
             c.starttls(&ctx.target.host)
                 .await
                 .map_err(|e| step("STARTTLS", e))?;
-            c.ehlo(helo).await.map_err(|e| step("EHLO after STARTTLS", e))?;
+            c.ehlo(helo)
+                .await
+                .map_err(|e| step("EHLO after STARTTLS", e))?;
             let pw = account
                 .password
                 .as_ref()
@@ -355,13 +368,20 @@ async fn queue_note(queue_id: &str) -> Option<String> {
             }
         ));
     }
-    Some(format!("queue {queue_id} is no longer in the queue (delivered elsewhere or bounced)"))
+    Some(format!(
+        "queue {queue_id} is no longer in the queue (delivered elsewhere or bounced)"
+    ))
 }
 
 fn maildir_dirs(maildir: &Path, expected: (u32, u32)) -> (Vec<String>, Vec<String>) {
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
-    for d in [maildir.to_path_buf(), maildir.join("cur"), maildir.join("new"), maildir.join("tmp")] {
+    for d in [
+        maildir.to_path_buf(),
+        maildir.join("cur"),
+        maildir.join("new"),
+        maildir.join("tmp"),
+    ] {
         match lstat(&d) {
             Ok(f) if f.kind == FileKind::Dir => {
                 if (f.uid, f.gid) != expected {
@@ -429,7 +449,8 @@ pub async fn deliver(spec: &DeliverySpec, ctx: &Ctx) -> Verdict {
         Ok(r) => {
             o.accepted = Some(r.first_line().to_string());
             o.queue_id = queue_id(&r);
-            match maildir::wait_for(&md.path, &msg.message_id, ctx.settings.timeouts.delivery).await {
+            match maildir::wait_for(&md.path, &msg.message_id, ctx.settings.timeouts.delivery).await
+            {
                 Ok(d) => {
                     o.delivered = Some(d.path.clone());
                     o.owner = Some((d.facts.uid, d.facts.gid));
@@ -456,7 +477,8 @@ pub fn judge_delivery(_spec: &DeliverySpec, o: &DeliveryObservation) -> Verdict 
     let evidence = serde_json::to_value(o).unwrap_or_default();
     let (uid, gid) = o.expected_owner;
     if let Some(p) = &o.maildir_problem {
-        return Verdict::error(format!("cannot find the account's Maildir: {p}")).with_evidence(evidence);
+        return Verdict::error(format!("cannot find the account's Maildir: {p}"))
+            .with_evidence(evidence);
     }
     let dir = o
         .maildir
@@ -464,8 +486,11 @@ pub fn judge_delivery(_spec: &DeliverySpec, o: &DeliveryObservation) -> Verdict 
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     if let Some(p) = &o.smtp_problem {
-        return Verdict::fail(format!("test mail via port {} was not accepted: {p}", o.port))
-            .with_evidence(evidence);
+        return Verdict::fail(format!(
+            "test mail via port {} was not accepted: {p}",
+            o.port
+        ))
+        .with_evidence(evidence);
     }
     let Some(delivered) = &o.delivered else {
         let mut why = Vec::new();
@@ -474,7 +499,11 @@ pub fn judge_delivery(_spec: &DeliverySpec, o: &DeliveryObservation) -> Verdict 
         }
         why.extend(o.wrong_dir_owners.iter().cloned());
         why.extend(o.missing_dirs.iter().cloned());
-        let why = if why.is_empty() { String::new() } else { format!(": {}", why.join("; ")) };
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", why.join("; "))
+        };
         return Verdict::fail(format!(
             "accepted via port {} ({}) but not delivered to {dir}/new{why}",
             o.port,
@@ -485,14 +514,21 @@ pub fn judge_delivery(_spec: &DeliverySpec, o: &DeliveryObservation) -> Verdict 
     let mut problems = Vec::new();
     if let Some((u, g)) = o.owner {
         if (u, g) != (uid, gid) {
-            problems.push(format!("{} is owned {u}:{g}, not {uid}:{gid}", delivered.display()));
+            problems.push(format!(
+                "{} is owned {u}:{g}, not {uid}:{gid}",
+                delivered.display()
+            ));
         }
     }
     problems.extend(o.missing_dirs.iter().cloned());
     problems.extend(o.wrong_dir_owners.iter().cloned());
     if !problems.is_empty() {
-        return Verdict::fail(format!("delivered via port {}, but {}", o.port, problems.join("; ")))
-            .with_evidence(evidence);
+        return Verdict::fail(format!(
+            "delivered via port {}, but {}",
+            o.port,
+            problems.join("; ")
+        ))
+        .with_evidence(evidence);
     }
     let leftovers = if o.leftovers_removed > 0 {
         format!(
@@ -558,7 +594,13 @@ pub async fn attachment_ban(spec: &AttachmentBanSpec, ctx: &Ctx) -> Verdict {
             Ok(r) => {
                 if r.is_positive() {
                     if let Some(m) = &md {
-                        if let Ok(d) = maildir::wait_for(&m.path, &msg.message_id, ctx.settings.timeouts.delivery).await {
+                        if let Ok(d) = maildir::wait_for(
+                            &m.path,
+                            &msg.message_id,
+                            ctx.settings.timeouts.delivery,
+                        )
+                        .await
+                        {
                             if std::fs::remove_file(&d.path).is_ok() {
                                 o.deleted += 1;
                             }
@@ -586,7 +628,8 @@ fn refused(reply: &Option<String>) -> Option<bool> {
 pub fn judge_attachment_ban(_spec: &AttachmentBanSpec, o: &AttachmentBanObservation) -> Verdict {
     let evidence = serde_json::to_value(o).unwrap_or_default();
     if let Some(p) = &o.problem {
-        return Verdict::error(format!("could not send the attachment test: {p}")).with_evidence(evidence);
+        return Verdict::error(format!("could not send the attachment test: {p}"))
+            .with_evidence(evidence);
     }
     let (Some(unquoted), Some(quoted)) = (refused(&o.unquoted), refused(&o.quoted)) else {
         return Verdict::error("the attachment test did not finish").with_evidence(evidence);

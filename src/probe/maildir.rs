@@ -103,21 +103,23 @@ pub async fn wait_for(
         let dir = maildir.to_path_buf();
         let wanted = wanted.clone();
         let already = seen.clone();
-        let scan = tokio::task::spawn_blocking(move || -> Result<(Option<PathBuf>, Vec<PathBuf>), std::io::Error> {
-            let mut fresh = Vec::new();
-            for p in message_files(&dir)? {
-                if already.contains(&p) {
-                    continue;
-                }
-                if let Some(hs) = headers(&p) {
-                    if header(&hs, "message-id") == Some(wanted.as_str()) {
-                        return Ok((Some(p), fresh));
+        let scan = tokio::task::spawn_blocking(
+            move || -> Result<(Option<PathBuf>, Vec<PathBuf>), std::io::Error> {
+                let mut fresh = Vec::new();
+                for p in message_files(&dir)? {
+                    if already.contains(&p) {
+                        continue;
                     }
+                    if let Some(hs) = headers(&p) {
+                        if header(&hs, "message-id") == Some(wanted.as_str()) {
+                            return Ok((Some(p), fresh));
+                        }
+                    }
+                    fresh.push(p);
                 }
-                fresh.push(p);
-            }
-            Ok((None, fresh))
-        })
+                Ok((None, fresh))
+            },
+        )
         .await;
         match scan {
             Ok(Ok((Some(path), _))) => {
@@ -190,7 +192,8 @@ pub fn cleanup(maildir: &Path, token: &str) -> Cleanup {
     let files = match message_files(maildir) {
         Ok(f) => f,
         Err(e) => {
-            c.problems.push(format!("cannot list {}: {e}", maildir.display()));
+            c.problems
+                .push(format!("cannot list {}: {e}", maildir.display()));
             return c;
         }
     };
@@ -211,7 +214,9 @@ pub fn cleanup(maildir: &Path, token: &str) -> Cleanup {
             Ok(()) if mine => c.deleted.push(p),
             Ok(()) => c.leftovers.push(p),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => c.problems.push(format!("cannot delete {}: {e}", p.display())),
+            Err(e) => c
+                .problems
+                .push(format!("cannot delete {}: {e}", p.display())),
         }
     }
     c
@@ -222,7 +227,11 @@ mod tests {
     use super::*;
 
     fn maildir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mc-maildir-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let d = std::env::temp_dir().join(format!(
+            "mc-maildir-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&d);
         for s in ["new", "cur", "tmp"] {
             std::fs::create_dir_all(d.join(s)).unwrap();
@@ -238,10 +247,22 @@ mod tests {
     fn cleanup_deletes_only_this_runs_and_dead_runs_messages() {
         let d = maildir();
         let token = format!("mc-{}-{}-0000abcd", 1_900_000_000u64, std::process::id());
-        std::fs::write(d.join("new/a"), msg(&format!("Subject: x\nX-Mailcheck-Run: {token}"))).unwrap();
-        std::fs::write(d.join("cur/b:2,S"), msg(&format!("X-Mailcheck-Run:\n  {token}"))).unwrap();
+        std::fs::write(
+            d.join("new/a"),
+            msg(&format!("Subject: x\nX-Mailcheck-Run: {token}")),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("cur/b:2,S"),
+            msg(&format!("X-Mailcheck-Run:\n  {token}")),
+        )
+        .unwrap();
         // An old run whose process is gone: a leftover.
-        std::fs::write(d.join("new/c"), msg("X-Mailcheck-Run: mc-1000-4000000-00000001")).unwrap();
+        std::fs::write(
+            d.join("new/c"),
+            msg("X-Mailcheck-Run: mc-1000-4000000-00000001"),
+        )
+        .unwrap();
         // Someone else's mail, with our header text only in the body: untouched.
         std::fs::write(d.join("new/d"), msg("Subject: hello")).unwrap();
         // tmp is never touched.
@@ -261,11 +282,19 @@ mod tests {
         let d2 = d.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            std::fs::write(d2.join("new/ours"), msg("Message-ID: <ours@mailcheck.invalid>")).unwrap();
+            std::fs::write(
+                d2.join("new/ours"),
+                msg("Message-ID: <ours@mailcheck.invalid>"),
+            )
+            .unwrap();
         });
-        let got = wait_for(&d, "ours@mailcheck.invalid", Duration::from_secs(2)).await.unwrap();
+        let got = wait_for(&d, "ours@mailcheck.invalid", Duration::from_secs(2))
+            .await
+            .unwrap();
         assert!(got.path.ends_with("new/ours"));
-        let err = wait_for(&d, "never@x", Duration::from_millis(50)).await.unwrap_err();
+        let err = wait_for(&d, "never@x", Duration::from_millis(50))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("never@x"), "{err}");
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -86,10 +86,9 @@ pub fn with_exe_attachment(
         AttachmentName::Quoted => "application/octet-stream; name=\"invoice.exe\"",
         AttachmentName::Unquoted => "application/octet-stream; name=invoice.exe",
     };
-    let content_type =
-        ContentType::parse(content_type).map_err(|e| BuildError(e.to_string()))?;
-    let attachment =
-        Attachment::new("invoice.exe".into()).body(b"MZ-not-really-a-program".to_vec(), content_type);
+    let content_type = ContentType::parse(content_type).map_err(|e| BuildError(e.to_string()))?;
+    let attachment = Attachment::new("invoice.exe".into())
+        .body(b"MZ-not-really-a-program".to_vec(), content_type);
     let msg = Message::builder()
         .from(mailbox(to)?)
         .to(mailbox(to)?)
@@ -114,7 +113,13 @@ pub fn with_exe_attachment(
 fn slug(label: &str) -> String {
     label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -161,16 +166,29 @@ mod tests {
         let m = plain("mc-1-2-0000abcd", "port 25", "root@example.com").unwrap();
         let t = text(&m);
         assert!(t.contains("X-Mailcheck-Run: mc-1-2-0000abcd\r\n"), "{t}");
-        assert!(t.contains("Message-ID: <mc-1-2-0000abcd.port-25@mailcheck.invalid>"), "{t}");
-        assert!(t.contains("Subject: mailcheck test mc-1-2-0000abcd (port 25)"), "{t}");
+        assert!(
+            t.contains("Message-ID: <mc-1-2-0000abcd.port-25@mailcheck.invalid>"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Subject: mailcheck test mc-1-2-0000abcd (port 25)"),
+            "{t}"
+        );
     }
 
     #[test]
     fn attachment_names_are_written_as_asked() {
-        let q = text(&with_exe_attachment("mc-1-2-0000abcd", "a@b.test", AttachmentName::Quoted).unwrap());
+        let q = text(
+            &with_exe_attachment("mc-1-2-0000abcd", "a@b.test", AttachmentName::Quoted).unwrap(),
+        );
         assert!(q.contains("name=\"invoice.exe\""), "{q}");
-        let u = text(&with_exe_attachment("mc-1-2-0000abcd", "a@b.test", AttachmentName::Unquoted).unwrap());
-        assert!(u.contains("Content-Type: application/octet-stream; name=invoice.exe\r\n"), "{u}");
+        let u = text(
+            &with_exe_attachment("mc-1-2-0000abcd", "a@b.test", AttachmentName::Unquoted).unwrap(),
+        );
+        assert!(
+            u.contains("Content-Type: application/octet-stream; name=invoice.exe\r\n"),
+            "{u}"
+        );
     }
 
     #[test]

@@ -37,14 +37,25 @@ pub fn repo() -> PathBuf {
 impl Lab {
     fn read() -> Lab {
         let text = std::fs::read_to_string("/run/mailcheck-lab.env").unwrap_or_else(|e| {
-            panic!("the lab is not built (/run/mailcheck-lab.env: {e}); run tests/lab/up.sh as root")
+            panic!(
+                "the lab is not built (/run/mailcheck-lab.env: {e}); run tests/lab/up.sh as root"
+            )
         });
         let vars: BTreeMap<String, String> = text
             .lines()
             .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('\'').trim_matches('"').to_string()))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_string(),
+                    v.trim().trim_matches('\'').trim_matches('"').to_string(),
+                )
+            })
             .collect();
-        let get = |k: &str| vars.get(k).cloned().unwrap_or_else(|| panic!("lab env lacks {k}"));
+        let get = |k: &str| {
+            vars.get(k)
+                .cloned()
+                .unwrap_or_else(|| panic!("lab env lacks {k}"))
+        };
         Lab {
             hostname: get("LAB_HOSTNAME"),
             domain: get("LAB_DOMAIN"),
@@ -105,7 +116,13 @@ impl RunOutput {
             .map(|a| {
                 a.iter()
                     .filter(|c| c["status"] == status)
-                    .map(|c| format!("{}: {}", c["id"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
+                    .map(|c| {
+                        format!(
+                            "{}: {}",
+                            c["id"].as_str().unwrap_or(""),
+                            c["message"].as_str().unwrap_or("")
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -136,15 +153,26 @@ impl LabGuard {
     /// password in MAILCHECK_PASSWORD.
     pub fn run(&self, extra: &[&str]) -> RunOutput {
         let mut cmd = Command::new(mailcheck_bin());
-        cmd.args(["run", "--host", &self.lab.hostname, "--account", &self.lab.account, "--format", "json"])
-            .args(extra)
-            .env("MAILCHECK_PASSWORD", &self.lab.password)
-            .env_remove("MAILCHECK_HOST")
-            .env_remove("MAILCHECK_ACCOUNT");
+        cmd.args([
+            "run",
+            "--host",
+            &self.lab.hostname,
+            "--account",
+            &self.lab.account,
+            "--format",
+            "json",
+        ])
+        .args(extra)
+        .env("MAILCHECK_PASSWORD", &self.lab.password)
+        .env_remove("MAILCHECK_HOST")
+        .env_remove("MAILCHECK_ACCOUNT");
         let out = cmd.output().expect("run mailcheck");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!("mailcheck printed no JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "mailcheck printed no JSON ({e}):\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         });
         RunOutput {
             code: out.status.code().unwrap_or(-1),
@@ -179,7 +207,13 @@ impl LabGuard {
 
     /// Breaks with `script`, runs only `check` (plus `extra`), asserts its status and that the
     /// message contains each of `needles`, and restores the lab.
-    pub fn expect_after_break(&mut self, script: &str, check: &str, status: &str, needles: &[&str]) -> RunOutput {
+    pub fn expect_after_break(
+        &mut self,
+        script: &str,
+        check: &str,
+        status: &str,
+        needles: &[&str],
+    ) -> RunOutput {
         self.break_with(script);
         let out = self.run(&["--only", check]);
         let got = out.status(check);
@@ -197,7 +231,10 @@ impl Drop for LabGuard {
     fn drop(&mut self) {
         if self.broken {
             let up = repo().join("tests/lab/up.sh");
-            let _ = Command::new("bash").arg(&up).envs(self.lab.vars.iter()).output();
+            let _ = Command::new("bash")
+                .arg(&up)
+                .envs(self.lab.vars.iter())
+                .output();
         }
     }
 }
