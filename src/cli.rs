@@ -20,7 +20,7 @@ pub struct Cli {
 pub enum Command {
     /// Probe the server and report pass/fail for every requirement.
     #[command(after_help = RUN_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List every check: id, requirement (T1..T38), title.
     List,
     /// Why a check matters, how to fix it, where to read more.

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List => list(),
         Command::Explain { id } => explain(&id),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Generate { what } => generate(what),
     };
     match result {

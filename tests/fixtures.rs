@@ -2,6 +2,8 @@
 //! holds `verdict`, optional `message_contains`, and `[observation]`. Trials are named
 //! `<check-id>::<case>`, so `cargo test --test fixtures fs.mysql` filters.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};

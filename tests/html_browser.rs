@@ -2,6 +2,8 @@
 //! in the DOM, and a screenshot is taken (reports/golden/report.png is not compared, only made:
 //! pixels differ between chromium builds).
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -45,19 +47,36 @@ fn html_report_renders_with_its_summary() {
 
     let dom = browser(&["--dump-dom", &url], &dir.join("profile-dom"));
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.contains("id=\"summary\""), "no summary in the rendered DOM:\n{dom}");
-    assert!(dom.contains("1 failed") && dom.contains("1 passed"), "{dom}");
+    assert!(
+        dom.contains("id=\"summary\""),
+        "no summary in the rendered DOM:\n{dom}"
+    );
+    assert!(
+        dom.contains("1 failed") && dom.contains("1 passed"),
+        "{dom}"
+    );
 
     let shot = dir.join("report.png");
     let out = browser(
-        &["--window-size=1100,700", &format!("--screenshot={}", shot.display()), &url],
+        &[
+            "--window-size=1100,700",
+            &format!("--screenshot={}", shot.display()),
+            &url,
+        ],
         &dir.join("profile-shot"),
     );
     let png = std::fs::read(&shot).unwrap_or_else(|e| {
-        panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    assert!(png.len() > 10_000, "screenshot suspiciously small: {} bytes", png.len());
+    assert!(
+        png.len() > 10_000,
+        "screenshot suspiciously small: {} bytes",
+        png.len()
+    );
     let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     std::fs::copy(&shot, &keep).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

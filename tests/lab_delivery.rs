@@ -1,6 +1,8 @@
 //! Delivery (T18) and the live attachment ban (T34) on the real lab: clean passes, each break
 //! names its cause, and no test mail is ever left behind, not even after SIGINT/SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 #[path = "support/lab.rs"]
 mod lab;
 
@@ -20,7 +22,9 @@ fn maildir(g: &LabGuard) -> PathBuf {
 fn our_mail(g: &LabGuard) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
-        let Ok(rd) = std::fs::read_dir(maildir(g).join(sub)) else { continue };
+        let Ok(rd) = std::fs::read_dir(maildir(g).join(sub)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let text = std::fs::read(e.path()).unwrap_or_default();
             let head = String::from_utf8_lossy(&text[..text.len().min(8192)]).to_string();
@@ -38,7 +42,10 @@ fn listing(g: &LabGuard) -> Vec<String> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
         if let Ok(rd) = std::fs::read_dir(maildir(g).join(sub)) {
-            out.extend(rd.flatten().map(|e| format!("{sub}/{}", e.file_name().to_string_lossy())));
+            out.extend(
+                rd.flatten()
+                    .map(|e| format!("{sub}/{}", e.file_name().to_string_lossy())),
+            );
         }
     }
     out.sort();
@@ -59,11 +66,24 @@ fn clean_lab_delivers_via_25_and_587_and_leaves_nothing() {
     let out = g.run(&["--only", "delivery"]);
     for id in ["delivery.via-25", "delivery.via-587"] {
         assert_eq!(out.status(id), "pass", "{id}: {}", out.message(id));
-        assert!(out.message(id).contains(&maildir(&g).display().to_string()), "{}", out.message(id));
-        assert!(out.message(id).contains("owned 5000:5000"), "{}", out.message(id));
+        assert!(
+            out.message(id).contains(&maildir(&g).display().to_string()),
+            "{}",
+            out.message(id)
+        );
+        assert!(
+            out.message(id).contains("owned 5000:5000"),
+            "{}",
+            out.message(id)
+        );
     }
     // The tutorial's rule misses quoted names: a warning, not a failure.
-    assert_eq!(out.status("delivery.attachment-ban"), "warn", "{}", out.message("delivery.attachment-ban"));
+    assert_eq!(
+        out.status("delivery.attachment-ban"),
+        "warn",
+        "{}",
+        out.message("delivery.attachment-ban")
+    );
     assert_eq!(listing(&g), before, "the Maildir changed");
     assert!(our_mail(&g).is_empty());
 }
@@ -72,7 +92,11 @@ fn clean_lab_delivers_via_25_and_587_and_leaves_nothing() {
 fn no_send_sends_nothing() {
     let g = Lab::lock();
     let out = g.run(&["--only", "delivery", "--no-send"]);
-    for id in ["delivery.via-25", "delivery.via-587", "delivery.attachment-ban"] {
+    for id in [
+        "delivery.via-25",
+        "delivery.via-587",
+        "delivery.attachment-ban",
+    ] {
         assert_eq!(out.status(id), "skip", "{id}");
         assert!(out.message(id).contains("--no-send"), "{}", out.message(id));
     }
@@ -87,7 +111,10 @@ fn mime_header_checks_removed_fails_the_attachment_ban() {
         "fail",
         &["gets through"],
     );
-    assert!(our_mail(&g).is_empty(), "accepted attachment mail was left behind");
+    assert!(
+        our_mail(&g).is_empty(),
+        "accepted attachment mail was left behind"
+    );
 }
 
 #[test]
@@ -96,7 +123,12 @@ fn maildir_owned_by_root_fails_delivery_naming_the_cause() {
     let dir = maildir(&g);
     g.break_with(&format!("chown root:root {}/new", dir.display()));
     let cfg = quick_config();
-    let out = g.run(&["--only", "delivery.via-25", "--config", cfg.to_str().unwrap()]);
+    let out = g.run(&[
+        "--only",
+        "delivery.via-25",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     let msg = out.message("delivery.via-25");
     g.restore();
     // Postfix defers the message; flush it now that the directory is right again, so it is
@@ -111,8 +143,17 @@ fn maildir_owned_by_root_fails_delivery_naming_the_cause() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let again = g.run(&["--only", "delivery.via-25"]);
-    assert_eq!(again.status("delivery.via-25"), "pass", "{}", again.message("delivery.via-25"));
-    assert!(our_mail(&g).is_empty(), "leftover not removed: {:?}", our_mail(&g));
+    assert_eq!(
+        again.status("delivery.via-25"),
+        "pass",
+        "{}",
+        again.message("delivery.via-25")
+    );
+    assert!(
+        our_mail(&g).is_empty(),
+        "leftover not removed: {:?}",
+        our_mail(&g)
+    );
 }
 
 #[test]
@@ -124,19 +165,39 @@ fn interrupted_runs_leave_no_test_mail() {
     for (i, ms) in delays.iter().enumerate() {
         let signal = if i % 2 == 0 { "INT" } else { "TERM" };
         let child = Command::new(lab::mailcheck_bin())
-            .args(["run", "--host", &g.lab.hostname, "--account", &g.lab.account, "--only", "delivery", "--format", "json"])
+            .args([
+                "run",
+                "--host",
+                &g.lab.hostname,
+                "--account",
+                &g.lab.account,
+                "--only",
+                "delivery",
+                "--format",
+                "json",
+            ])
             .env("MAILCHECK_PASSWORD", &g.lab.password)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(*ms));
-        let _ = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status();
         let out = child.wait_with_output().unwrap();
         // Killed outright (None) only happens before the handlers exist, when nothing was sent.
         let code = out.status.code();
-        assert!(matches!(code, None | Some(0) | Some(1) | Some(130)), "SIG{signal} after {ms} ms: {code:?} {}", String::from_utf8_lossy(&out.stderr));
-        assert!(our_mail(&g).is_empty(), "SIG{signal} after {ms} ms left {:?}", our_mail(&g));
+        assert!(
+            matches!(code, None | Some(0) | Some(1) | Some(130)),
+            "SIG{signal} after {ms} ms: {code:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            our_mail(&g).is_empty(),
+            "SIG{signal} after {ms} ms left {:?}",
+            our_mail(&g)
+        );
     }
     assert_eq!(listing(&g), before);
 }

@@ -1,6 +1,8 @@
 //! The foundation's promise on the real lab: a clean lab gives exit 0 with no failure, and
 //! breaking T1, T5, T14 or T20 gives exit 1 with the right check failing and naming the cause.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 #[path = "support/lab.rs"]
 mod lab;
 
@@ -14,7 +16,11 @@ fn clean_lab_passes_every_check() {
         .iter()
         .flat_map(|s| out.with_status(s))
         .collect();
-    assert!(bad.is_empty(), "clean lab has failures/errors:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "clean lab has failures/errors:\n{}",
+        bad.join("\n")
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json["schema_version"], 1);
     assert_eq!(out.json["target"]["host"], g.lab.hostname.as_str());
@@ -86,10 +92,19 @@ fn bad_input_gets_one_line_and_exit_2() {
         &["run", "--host", "localhost", "--only", "no.such-check"],
         &["explain", "no.such-check"],
         &["run", "--host", "localhost", "--password", "hunter22"],
-        &["run", "--host", "localhost", "--config", "/nonexistent/mailcheck.toml"],
+        &[
+            "run",
+            "--host",
+            "localhost",
+            "--config",
+            "/nonexistent/mailcheck.toml",
+        ],
     ];
     for args in cases {
-        let out = std::process::Command::new(&bin).args(*args).output().unwrap();
+        let out = std::process::Command::new(&bin)
+            .args(*args)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");

@@ -3,6 +3,8 @@
 //! services (database stopped, saslauthd silent, Postfix stopped) give bounded errors or fails.
 //! Prints the counts the README's reliability section quotes.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 #[path = "support/lab.rs"]
 mod lab;
 
@@ -280,7 +282,9 @@ fn lab_service_faults_give_bounded_verdicts() {
     let mut g = Lab::lock();
     let mut tried = 0;
     let mut survived = 0;
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+    /// (break script, name, expected (check, status) pairs)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         // The database stopped: its checks fail naming host:port, the rest of the run goes on.
         (
             "mysqladmin shutdown; for i in $(seq 50); do [ -e /run/mysqld/mysqld.pid ] || break; sleep 0.1; done",

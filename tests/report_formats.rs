@@ -2,6 +2,8 @@
 //! consumers that exist here: an XML parser for JUnit, `prove` for TAP, the Nagios grammar,
 //! the Prometheus text grammar, the JSON schema. `MAILCHECK_BLESS=1` rewrites the goldens.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 

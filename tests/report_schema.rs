@@ -1,6 +1,8 @@
 //! Every JSON report validates against reports/schema-v1.json: a run on the lab, and runs
 //! where checks are skipped for want of an account.
 
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 #[path = "support/lab.rs"]
 mod lab;
 
@@ -12,8 +14,15 @@ fn schema() -> jsonschema::Validator {
 
 fn assert_valid(v: &serde_json::Value) {
     let validator = schema();
-    let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match schema-v1:\n{}\n{v:#}", errors.join("\n"));
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match schema-v1:\n{}\n{v:#}",
+        errors.join("\n")
+    );
     // Counts agree with the list.
     let checks = v["checks"].as_array().unwrap();
     for s in ["pass", "fail", "warn", "skip", "error"] {
@@ -39,7 +48,15 @@ fn run_without_account_matches_schema() {
     // 127.0.0.2 reaches the lab's Postfix too (it listens on all addresses); no account: the
     // checks that need one are skipped, and the report still validates.
     let out = std::process::Command::new(lab::mailcheck_bin())
-        .args(["run", "--host", "127.0.0.2", "--format", "json", "--timeout", "20"])
+        .args([
+            "run",
+            "--host",
+            "127.0.0.2",
+            "--format",
+            "json",
+            "--timeout",
+            "20",
+        ])
         .env_remove("MAILCHECK_PASSWORD")
         .output()
         .unwrap();

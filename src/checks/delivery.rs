@@ -512,13 +512,13 @@ pub fn judge_delivery(_spec: &DeliverySpec, o: &DeliveryObservation) -> Verdict 
         .with_evidence(evidence);
     };
     let mut problems = Vec::new();
-    if let Some((u, g)) = o.owner {
-        if (u, g) != (uid, gid) {
-            problems.push(format!(
-                "{} is owned {u}:{g}, not {uid}:{gid}",
-                delivered.display()
-            ));
-        }
+    if let Some((u, g)) = o.owner
+        && (u, g) != (uid, gid)
+    {
+        problems.push(format!(
+            "{} is owned {u}:{g}, not {uid}:{gid}",
+            delivered.display()
+        ));
     }
     problems.extend(o.missing_dirs.iter().cloned());
     problems.extend(o.wrong_dir_owners.iter().cloned());
@@ -593,19 +593,18 @@ pub async fn attachment_ban(spec: &AttachmentBanSpec, ctx: &Ctx) -> Verdict {
             }
             Ok(r) => {
                 if r.is_positive() {
-                    if let Some(m) = &md {
-                        if let Ok(d) = maildir::wait_for(
+                    if let Some(m) = &md
+                        && let Ok(d) = maildir::wait_for(
                             &m.path,
                             &msg.message_id,
                             ctx.settings.timeouts.delivery,
                         )
                         .await
-                        {
-                            if std::fs::remove_file(&d.path).is_ok() {
-                                o.deleted += 1;
-                            }
-                            ctx.deliveries.done(&msg.message_id);
+                    {
+                        if std::fs::remove_file(&d.path).is_ok() {
+                            o.deleted += 1;
                         }
+                        ctx.deliveries.done(&msg.message_id);
                     }
                 } else {
                     ctx.deliveries.done(&msg.message_id);

@@ -110,10 +110,10 @@ pub async fn wait_for(
                     if already.contains(&p) {
                         continue;
                     }
-                    if let Some(hs) = headers(&p) {
-                        if header(&hs, "message-id") == Some(wanted.as_str()) {
-                            return Ok((Some(p), fresh));
-                        }
+                    if let Some(hs) = headers(&p)
+                        && header(&hs, "message-id") == Some(wanted.as_str())
+                    {
+                        return Ok((Some(p), fresh));
                     }
                     fresh.push(p);
                 }

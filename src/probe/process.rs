@@ -19,10 +19,11 @@ impl ProcessFacts {
             if a == flag {
                 return it.next().cloned();
             }
-            if let Some(rest) = a.strip_prefix(flag) {
-                if !rest.is_empty() && flag.len() == 2 {
-                    return Some(rest.to_string());
-                }
+            if let Some(rest) = a.strip_prefix(flag)
+                && !rest.is_empty()
+                && flag.len() == 2
+            {
+                return Some(rest.to_string());
             }
         }
         None

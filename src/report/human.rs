@@ -108,7 +108,7 @@ pub fn render(report: &RunReport, colour: bool) -> String {
 /// `--timings`: each check's duration, slowest first, and the run's total.
 pub fn timings(report: &RunReport) -> String {
     let mut rows: Vec<_> = report.results.iter().collect();
-    rows.sort_by(|a, b| b.duration.cmp(&a.duration));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.duration));
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(10);
     let mut out =
         String::from("\ntimings (ms, slowest first; checks run concurrently, so they overlap):\n");
