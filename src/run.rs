@@ -88,6 +88,8 @@ pub async fn run_ctx(plan: &Plan, ctx: Arc<Ctx>, sink: EventSink) -> RunReport {
     let started = crate::clock::now();
     let t0 = Instant::now();
     let results = runner::run(plan.checks.clone(), ctx.clone(), plan.budget, sink).await;
+    // Say goodbye to MySQL (COM_QUIT), so the server logs no "Aborted connection".
+    ctx.mysql.close(Duration::from_millis(500)).await;
     let mut report = RunReport {
         host: ctx.target.host.clone(),
         account: plan.account.as_ref().map(|a| a.address.clone()),

@@ -52,7 +52,9 @@ fn headers(path: &Path) -> Option<Vec<(String, String)>> {
         }
         if line.starts_with([' ', '\t']) {
             if let Some(last) = out.last_mut() {
-                last.1.push(' ');
+                if !last.1.is_empty() {
+                    last.1.push(' ');
+                }
                 last.1.push_str(line.trim());
             }
             continue;
