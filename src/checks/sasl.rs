@@ -1177,7 +1177,7 @@ pub fn judge_saslauthd_auth(spec: &SaslauthdAuthSpec, o: &SaslauthdAuthObservati
             if reply.is_empty() { "NO" } else { reply }
         ))
         .with_fix(format!(
-            "check /etc/pam.d/{svc} (user, passwd, db, crypt=1), that the mailbox row of {acct} has active = 1 and a password that is the md5-crypt ($1$...) hash of this password, and /var/log/auth.log for pam_mysql's reason"
+            "check /etc/pam.d/{svc} (user, passwd, db, crypt=1) and the mailbox row of {acct}: it must exist with a password that is the md5-crypt ($1$...) hash of this password, and active = 1 if a where= argument asks for it (the tutorial's lines do not); /var/log/auth.log shows pam_mysql's reason"
         )),
         AuthOutcome::Timeout { message } => Verdict::error(message.clone()),
         AuthOutcome::CannotConnect {
