@@ -42,6 +42,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    // A Nagios plugin reports its own usage errors as UNKNOWN on stdout (plugin guidelines).
+    let nagios = matches!(&cli.command, Command::Run(a) if a.format == Format::Nagios);
     let result = match cli.command {
         Command::List => list(),
         Command::Explain { id } => explain(&id),
@@ -50,6 +52,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(Usage(msg)) if nagios => {
+            print_stdout(&format!("MAILCHECK UNKNOWN - {}\n", msg.replace('|', " ")));
+            eprintln!("mailcheck: {msg}");
+            ExitCode::from(report::nagios::UNKNOWN)
+        }
         Err(Usage(msg)) => {
             eprintln!("mailcheck: {msg}");
             ExitCode::from(exit::USAGE)

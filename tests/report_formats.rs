@@ -196,6 +196,12 @@ fn prometheus_file_is_replaced_atomically() {
     report::prometheus::write_atomically(&path, "a 1\n").unwrap();
     report::prometheus::write_atomically(&path, "a 2\n").unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 2\n");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o644,
+        "node_exporter (another user) must be able to read it"
+    );
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
     assert_eq!(left.len(), 1, "temp files left behind");
 }

@@ -156,9 +156,17 @@ impl Ctx {
 /// waits up to `grace` for messages the server accepted but had not delivered yet.
 pub async fn cleanup(ctx: &Ctx, grace: Duration) -> Option<Cleanup> {
     let dir = ctx.deliveries.resolved()?;
-    for id in ctx.deliveries.pending() {
-        let _ = maildir::wait_for(&dir, &id, grace).await;
-    }
+    // All in-flight messages share one grace period.
+    let waits = ctx
+        .deliveries
+        .pending()
+        .into_iter()
+        .map(|id| {
+            let dir = dir.clone();
+            async move { maildir::wait_for(&dir, &id, grace).await }
+        })
+        .collect::<Vec<_>>();
+    let _ = futures::future::join_all(waits).await;
     let token = ctx.run_token.clone();
     tokio::task::spawn_blocking(move || maildir::cleanup(&dir, &token))
         .await

@@ -161,7 +161,15 @@ pub fn fleet_table(reports: &[&RunReport]) -> String {
             s.error
         );
     }
-    let total: usize = reports.iter().filter(|r| r.summary().fail > 0).count();
-    let _ = writeln!(out, "\n{} servers, {} with failures", reports.len(), total);
+    let failed = reports.iter().filter(|r| r.summary().fail > 0).count();
+    let undecided = reports
+        .iter()
+        .filter(|r| r.summary().fail == 0 && r.summary().error > 0)
+        .count();
+    let _ = writeln!(
+        out,
+        "\n{} servers: {failed} with failures, {undecided} more with checks that could not be decided",
+        reports.len()
+    );
     out
 }
