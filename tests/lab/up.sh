@@ -71,6 +71,13 @@ case ${LAB_DB_USER,,} in root|mysql|mariadb.sys|debian-sys-maint) die "LAB_DB_US
 LOCAL_PART=${LAB_ACCOUNT%@*}
 MAILDIR=$VMAIL_HOME/$LAB_DOMAIN/$LOCAL_PART
 
+# Whatever descriptors our caller left open (e.g. `flock /run/mailcheck-lab.lock up.sh`) must not
+# end up in the daemons started below, where they would hold the caller's lock forever.
+for fd_path in /proc/$$/fd/*; do
+    fd=${fd_path##*/}
+    if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+
 # One up.sh/down.sh at a time. fd 9 must not leak into the daemons we start (they use 9>&-).
 exec 9>"$LOCK_FILE"
 flock -w 600 9 || die "another tests/lab/up.sh or down.sh holds $LOCK_FILE"
@@ -686,11 +693,6 @@ banner_ok() {
 wait_for 30 "Postfix banner '220 $LAB_HOSTNAME ESMTP' on 127.0.0.1:25" banner_ok 127.0.0.1 25
 wait_for 30 "Postfix banner '220 $LAB_HOSTNAME ESMTP' on 127.0.0.1:587" banner_ok 127.0.0.1 587
 
-# Mail deferred while a test had something broken is retried now, not at the next queue run.
-if [ -n "$(find /var/spool/postfix/deferred -type f -print -quit 2>/dev/null)" ]; then
-    say "flushing deferred mail"; postqueue -f 9>&- || true
-fi
-
 # --------------------------------------------------------------------------- 10. the Maildir
 if [ ! -d "$MAILDIR/new" ] && [ ! -d "$MAILDIR/cur" ]; then
     say "delivering a first mail to $LAB_ACCOUNT"
@@ -704,6 +706,12 @@ for d in "$MAILDIR" "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp"; do
 done
 bad=$(find "$VMAIL_HOME" \( ! -uid 5000 -o ! -gid 5000 \) -print -quit)
 [ -z "$bad" ] || { find "$VMAIL_HOME" \( ! -uid 5000 -o ! -gid 5000 \) -exec chown -h 5000:5000 {} +; say "fixed ownership under $VMAIL_HOME"; }
+
+# Mail deferred while a test had something broken is retried now (after the Maildir's owners are
+# right again), not at the next queue run.
+if [ -n "$(find /var/spool/postfix/deferred -type f -print -quit 2>/dev/null)" ]; then
+    say "flushing deferred mail"; postqueue -f 9>&- || true
+fi
 
 # --------------------------------------------------------------------------- 11. record the values
 env_text=''

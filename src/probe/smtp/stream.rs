@@ -32,8 +32,14 @@ impl AsyncRead for Stream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Plain(s) => {
+                crate::net::quick_ack(s);
+                Pin::new(s).poll_read(cx, buf)
+            }
+            Stream::Tls(s) => {
+                crate::net::quick_ack(s.get_ref().0);
+                Pin::new(s.as_mut()).poll_read(cx, buf)
+            }
             Stream::Gone => Poll::Ready(Err(gone())),
         }
     }
