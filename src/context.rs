@@ -2,7 +2,6 @@
 //! gathered so far (each gathered once and shared by every check that needs it).
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{OnceCell, Semaphore};
@@ -104,21 +103,18 @@ impl Ctx {
         }
     }
 
-    /// Postfix's configuration directory.
-    pub fn config_dir(&self) -> PathBuf {
-        crate::probe::postfix::find_config_dir(self.settings.config_dir.as_deref())
-    }
-
-    /// main.cf and master.cf, read once.
+    /// main.cf and master.cf, read once; the directory comes from the settings or, off the
+    /// critical path, from `postconf -h config_directory`.
     pub async fn postfix(&self) -> Result<Arc<PostfixConfig>, ProbeError> {
         self.postfix
             .get_or_init(|| async {
-                let dir = self.config_dir();
-                tokio::task::spawn_blocking(move || PostfixConfig::load(&dir).map(Arc::new))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(ProbeError::Other(format!("config reader crashed: {e}")))
-                    })
+                let explicit = self.settings.config_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let dir = crate::probe::postfix::find_config_dir(explicit.as_deref());
+                    PostfixConfig::load(&dir).map(Arc::new)
+                })
+                .await
+                .unwrap_or_else(|e| Err(ProbeError::Other(format!("config reader crashed: {e}"))))
             })
             .await
             .clone()

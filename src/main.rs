@@ -276,7 +276,8 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         redactor,
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))?;
@@ -313,7 +314,7 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
             eprintln!("mailcheck: cleanup: {p}");
         }
     }
-    let report = match outcome {
+    let (report, redactor) = match outcome {
         Ok(r) => r,
         Err(signal) => {
             let n = cleanup.map(|c| c.deleted.len()).unwrap_or(0);
@@ -324,7 +325,6 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
             return Ok(exit::INTERRUPTED);
         }
     };
-    let redactor = &ctx.redactor;
     let diff = baseline
         .as_ref()
         .map(|b| report::baseline::diff(b, &report));

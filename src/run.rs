@@ -56,19 +56,12 @@ pub async fn resolve(host: &str) -> Result<Vec<IpAddr>, String> {
     }
 }
 
-/// The context for `host` at `addrs`. On the server itself (and `allow_local`), the passwords
-/// in its files join the redactor and the Postfix config directory is looked up once.
+/// The context for `host` at `addrs`; host-side checks run only when `allow_local` and the
+/// host is this machine.
 pub fn context(plan: &Plan, host: &str, addrs: Vec<IpAddr>, allow_local: bool) -> Arc<Ctx> {
     let local = allow_local && addrs.iter().any(|ip| crate::net::is_local_address(*ip));
-    let mut redactor = plan.redactor.clone();
-    let mut settings = plan.settings.clone();
-    if local {
-        let dir = crate::probe::postfix::find_config_dir(settings.config_dir.as_deref());
-        for s in crate::probe::secrets::server_secrets(&dir) {
-            redactor.add(&s, None);
-        }
-        settings.config_dir = Some(dir);
-    }
+    let redactor = plan.redactor.clone();
+    let settings = plan.settings.clone();
     Arc::new(Ctx::new(
         Target {
             host: host.to_string(),
@@ -83,8 +76,9 @@ pub fn context(plan: &Plan, host: &str, addrs: Vec<IpAddr>, allow_local: bool) -
     ))
 }
 
-/// Runs the plan's checks against `ctx`'s server.
-pub async fn run_ctx(plan: &Plan, ctx: Arc<Ctx>, sink: EventSink) -> RunReport {
+/// Runs the plan's checks against `ctx`'s server. Returns the report, already redacted, and the
+/// redactor that did it (on the server itself it also knows the passwords in the server's files).
+pub async fn run_ctx(plan: &Plan, ctx: Arc<Ctx>, sink: EventSink) -> (RunReport, Redactor) {
     let started = crate::clock::now();
     let t0 = Instant::now();
     let results = runner::run(plan.checks.clone(), ctx.clone(), plan.budget, sink).await;
@@ -97,8 +91,18 @@ pub async fn run_ctx(plan: &Plan, ctx: Arc<Ctx>, sink: EventSink) -> RunReport {
         duration: t0.elapsed(),
         results,
     };
-    report.redact(&ctx.redactor);
-    report
+    let mut redactor = ctx.redactor.clone();
+    if ctx.target.local {
+        let dir = match ctx.postfix().await {
+            Ok(cfg) => cfg.config_dir.clone(),
+            Err(_) => crate::probe::postfix::find_config_dir(ctx.settings.config_dir.as_deref()),
+        };
+        for s in crate::probe::secrets::server_secrets(&dir) {
+            redactor.add(&s, None);
+        }
+    }
+    report.redact(&redactor);
+    (report, redactor)
 }
 
 /// A report where every check is `error` because the server could not be reached at all.
@@ -119,6 +123,7 @@ fn unreachable(plan: &Plan, host: &str, why: &str) -> RunReport {
                 verdict: Verdict::error(why.to_string()),
                 fix: Some("check the host name and that it resolves from here".into()),
                 duration: Duration::ZERO,
+                started_at: Duration::ZERO,
             })
             .collect(),
     }
@@ -143,7 +148,7 @@ pub async fn fleet(plan: &Plan, hosts: &[String]) -> Vec<HostRun> {
                     let ctx = context(plan, &host, addrs, false);
                     let sink: EventSink = Arc::new(|_| {});
                     HostRun {
-                        report: run_ctx(plan, ctx.clone(), sink).await,
+                        report: run_ctx(plan, ctx.clone(), sink).await.0,
                         ctx: Some(ctx),
                     }
                 }

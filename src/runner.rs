@@ -24,6 +24,8 @@ pub struct CheckResult {
     /// The fix to show: the verdict's own, else the check's `[doc] fix` (only when not passing).
     pub fix: Option<String>,
     pub duration: Duration,
+    /// When the check started, from the start of the run (for `--timings`).
+    pub started_at: Duration,
 }
 
 /// What the runner tells the reporter while it works.
@@ -45,7 +47,8 @@ pub async fn run(
     budget: Option<Duration>,
     sink: EventSink,
 ) -> Vec<CheckResult> {
-    let run_deadline = budget.map(|b| Instant::now() + b);
+    let run_start = Instant::now();
+    let run_deadline = budget.map(|b| run_start + b);
     let order = topological(&checks);
     let mut futures: HashMap<String, SharedResult> = HashMap::new();
     for check in order {
@@ -67,7 +70,7 @@ pub async fn run(
             };
             let result = match blocked {
                 Some(reason) => finish(&check, Verdict::skip(reason), Duration::ZERO),
-                None => run_one(&check, ctx, run_deadline, &sink).await,
+                None => run_one(&check, ctx, run_start, run_deadline, &sink).await,
             };
             sink(Event::Finished { result: &result });
             Arc::new(result)
@@ -122,6 +125,15 @@ async fn blocked_by(deps: &[(String, SharedResult)]) -> Option<String> {
 }
 
 fn finish(check: &Check, verdict: Verdict, duration: Duration) -> CheckResult {
+    finish_at(check, verdict, duration, Duration::ZERO)
+}
+
+fn finish_at(
+    check: &Check,
+    verdict: Verdict,
+    duration: Duration,
+    started_at: Duration,
+) -> CheckResult {
     let fix = match verdict.status {
         Status::Pass | Status::Skip => verdict.fix.clone(),
         _ => verdict.fix.clone().or_else(|| Some(check.doc.fix.clone())),
@@ -134,6 +146,7 @@ fn finish(check: &Check, verdict: Verdict, duration: Duration) -> CheckResult {
         verdict,
         fix,
         duration,
+        started_at,
     }
 }
 
@@ -172,6 +185,7 @@ fn precondition(check: &Check, ctx: &Ctx) -> Option<String> {
 async fn run_one(
     check: &Check,
     ctx: Arc<Ctx>,
+    run_start: Instant,
     run_deadline: Option<Instant>,
     sink: &EventSink,
 ) -> CheckResult {
@@ -210,7 +224,12 @@ async fn run_one(
             }
         }
     };
-    finish(check, verdict, started.elapsed())
+    finish_at(
+        check,
+        verdict,
+        started.elapsed(),
+        started.duration_since(run_start),
+    )
 }
 
 fn round(d: Duration) -> Duration {

@@ -21,6 +21,7 @@ fn result(id: &str, req: &str, v: Verdict, fix: Option<&str>) -> CheckResult {
         verdict: v,
         fix: fix.map(str::to_string),
         duration: Duration::from_millis(3),
+        started_at: Duration::ZERO,
     }
 }
 

@@ -110,22 +110,21 @@ pub fn timings(report: &RunReport) -> String {
     let mut rows: Vec<_> = report.results.iter().collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.duration));
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(10);
-    let mut out =
-        String::from("\ntimings (ms, slowest first; checks run concurrently, so they overlap):\n");
+    let mut out = String::from(
+        "\ntimings in ms, slowest first (checks run concurrently, so they overlap):\n     took  started  check\n",
+    );
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     for r in rows {
         let _ = writeln!(
             out,
-            "  {:>9.2}  {:<width$}  {}",
-            r.duration.as_secs_f64() * 1e3,
+            "  {:>7.2}  {:>7.2}  {:<width$}  {}",
+            ms(r.duration),
+            ms(r.started_at),
             r.id,
             r.verdict.status
         );
     }
-    let _ = writeln!(
-        out,
-        "  {:>9.2}  whole run",
-        report.duration.as_secs_f64() * 1e3
-    );
+    let _ = writeln!(out, "  {:>7.2}           whole run", ms(report.duration));
     out
 }
 
