@@ -113,3 +113,85 @@ fn bad_input_gets_one_line_and_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn baseline_diff_shows_what_a_break_changed() {
+    let mut g = Lab::lock();
+    let dir = std::env::temp_dir().join(format!("mailcheck-baseline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("last-good.json");
+    let first = g.run(&["--json", good.to_str().unwrap(), "--no-send"]);
+    assert_eq!(first.code, 0, "{}", first.stdout);
+    g.break_with("chmod 644 /etc/postfix/mysql_virtual_alias_maps.cf");
+    let second = g.run(&["--baseline", good.to_str().unwrap(), "--no-send"]);
+    g.restore();
+    let newly: Vec<&str> = second.json["baseline"]["newly_failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(newly, ["fs.mysql-maps-perms"], "{}", second.stdout);
+    assert_eq!(second.code, 1);
+    // Repaired: nothing newly fails, so --fail-on-regression exits 0.
+    let again = g.run(&[
+        "--baseline",
+        good.to_str().unwrap(),
+        "--fail-on-regression",
+        "--no-send",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_file_with_a_password_must_not_be_group_readable() {
+    let _g = Lab::lock();
+    let dir = std::env::temp_dir().join(format!("mailcheck-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        "host = \"localhost\"\npassword = \"hunter2-secret\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = std::process::Command::new(lab::mailcheck_bin())
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--only",
+            "smtp.banner",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("readable by group or others") && err.contains("0640"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2-secret"));
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new(lab::mailcheck_bin())
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--only",
+            "smtp.banner",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -174,6 +174,7 @@ impl LabGuard {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
+        assert_schema_v1(&json);
         RunOutput {
             code: out.status.code().unwrap_or(-1),
             json,
@@ -242,4 +243,19 @@ impl Drop for LabGuard {
 /// Whether `path` exists (for tests that pick a break by what the lab has).
 pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
+}
+
+/// Every JSON report a lab test sees must match reports/schema-v1.json.
+pub fn assert_schema_v1(v: &serde_json::Value) {
+    let text = std::fs::read_to_string(repo().join("reports/schema-v1.json")).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match schema-v1: {errors:?}"
+    );
 }
