@@ -103,6 +103,18 @@ impl Ctx {
         }
     }
 
+    /// The SMTP client's per-phase deadlines, from the settings.
+    pub fn smtp_timeouts(&self) -> crate::probe::smtp::Timeouts {
+        let t = &self.settings.timeouts;
+        crate::probe::smtp::Timeouts {
+            connect: t.connect,
+            banner: t.banner,
+            command: t.command,
+            tls: t.tls,
+            data: t.data,
+        }
+    }
+
     /// main.cf and master.cf, read once; the directory comes from the settings or, off the
     /// critical path, from `postconf -h config_directory`.
     pub async fn postfix(&self) -> Result<Arc<PostfixConfig>, ProbeError> {

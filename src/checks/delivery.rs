@@ -16,7 +16,7 @@ use crate::probe::maildir::{self, Cleanup};
 use crate::probe::maps::MysqlMap;
 use crate::probe::mysql::{MapDb, escape_sql, expand_query, expand_result};
 use crate::probe::postfix::map_references;
-use crate::probe::smtp::{AuthMechanism, Command, Reply, SmtpClient, SmtpError, Timeouts};
+use crate::probe::smtp::{AuthMechanism, Command, Reply, SmtpClient, SmtpError};
 use crate::probe::testmail::{self, AttachmentName, TestMessage};
 use crate::verdict::Verdict;
 
@@ -235,17 +235,6 @@ fn static_id(value: &str) -> Option<u32> {
     value.trim().strip_prefix("static:")?.trim().parse().ok()
 }
 
-fn smtp_timeouts(ctx: &Ctx) -> Timeouts {
-    let t = &ctx.settings.timeouts;
-    Timeouts {
-        connect: t.connect,
-        banner: t.banner,
-        command: t.command,
-        tls: t.tls,
-        data: t.data,
-    }
-}
-
 /// "250 2.0.0 Ok: queued as 4Xyz" → "4Xyz".
 fn queue_id(reply: &Reply) -> Option<String> {
     let text = reply.text();
@@ -270,7 +259,7 @@ async fn send(
         .socket_addr(port)
         .ok_or("the host has no address")?;
     let _permit = ctx.connections.acquire().await.map_err(|e| e.to_string())?;
-    let mut c = SmtpClient::connect(addr, smtp_timeouts(ctx))
+    let mut c = SmtpClient::connect(addr, ctx.smtp_timeouts())
         .await
         .map_err(|e| format!("connect to {addr}: {e}"))?;
     let result = dialog(ctx, via, &mut c, account, msg).await;

@@ -480,14 +480,7 @@ pub enum Purpose {
 }
 
 fn timeouts(ctx: &Ctx) -> Timeouts {
-    let t = &ctx.settings.timeouts;
-    Timeouts {
-        connect: t.connect,
-        banner: t.banner,
-        command: t.command,
-        tls: t.tls,
-        data: t.data,
-    }
+    ctx.smtp_timeouts()
 }
 
 /// The shared session on `service`'s port.
