@@ -15,7 +15,8 @@ bash tests/lab/up.sh
 # The HTML report is checked in a real browser; TAP with perl's prove (always on Debian).
 if ! command -v chromium >/dev/null; then
   step "installing chromium (HTML report test)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 fi
 
 rm -f target/tmp/reliability.txt
