@@ -126,6 +126,7 @@ pub fn judge_map_files_mode(spec: &MapFilesModeSpec, o: &MapFilesObservation) ->
         ))
         .with_evidence(evidence);
     }
+    let mut absent: Vec<String> = Vec::new();
     let mut findings = Vec::new();
     for f in &o.files {
         let name = f.path.display();
@@ -134,11 +135,12 @@ pub fn judge_map_files_mode(spec: &MapFilesModeSpec, o: &MapFilesObservation) ->
             if f.needs_root {
                 findings.push(Verdict::error(problem));
             } else if !f.referenced_by.is_empty() {
-                // A missing referenced map is T13/T16's finding; here it only can't be judged.
-                findings.push(Verdict::error(format!(
-                    "{name} (from {}) cannot be examined: {problem}",
+                // A missing referenced map is T13/T16's failure, not a mode problem and not
+                // mailcheck's: it is only mentioned here.
+                absent.push(format!(
+                    "{name} (named in {}) does not exist: see postfix.mysql-map-files",
                     f.referenced_by.join(", ")
-                )));
+                ));
             }
             continue;
         };
@@ -193,7 +195,7 @@ pub fn judge_map_files_mode(spec: &MapFilesModeSpec, o: &MapFilesObservation) ->
             )
         })
         .collect();
-    let pass = format!(
+    let mut pass = format!(
         "{} {} map files are group {} and mode {} or stricter: {}",
         summary.len(),
         spec.map_type,
@@ -201,6 +203,10 @@ pub fn judge_map_files_mode(spec: &MapFilesModeSpec, o: &MapFilesObservation) ->
         spec.mode,
         summary.join(", ")
     );
+    for a in &absent {
+        pass.push_str("; ");
+        pass.push_str(a);
+    }
     worst_of(findings, &pass).with_evidence(evidence)
 }
 
