@@ -410,10 +410,16 @@ fn compare_levels(a: &str, b: &str) -> Option<std::cmp::Ordering> {
 /// Splits a Postfix list value on commas and whitespace, as Postfix does (`mystrtokq`): a
 /// `{ ... }` group (Postfix 3.0+, e.g. `inline:{ a=b, c=d }`) stays one item.
 pub fn split_list(value: &str) -> Vec<String> {
+    split_grouped(value, |c| c == ',' || c.is_whitespace())
+}
+
+/// Splits `text` at characters for which `is_sep` holds, except inside `{ ... }` groups,
+/// which stay whole (braces included). Empty pieces are dropped.
+fn split_grouped(text: &str, is_sep: impl Fn(char) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut depth = 0usize;
-    for c in value.chars() {
+    for c in text.chars() {
         match c {
             '{' => {
                 depth += 1;
@@ -423,7 +429,7 @@ pub fn split_list(value: &str) -> Vec<String> {
                 depth = depth.saturating_sub(1);
                 cur.push(c);
             }
-            c if depth == 0 && (c == ',' || c.is_whitespace()) => {
+            c if depth == 0 && is_sep(c) => {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
                 }
@@ -547,31 +553,7 @@ impl MasterCf {
 
 /// Splits a master.cf line into words; `{ ... }` groups (Postfix 3.0+) stay one word.
 fn split_master_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    for c in line.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                cur.push(c);
-            }
-            '}' => {
-                depth = depth.saturating_sub(1);
-                cur.push(c);
-            }
-            c if c.is_whitespace() && depth == 0 => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
+    split_grouped(line, char::is_whitespace)
 }
 
 /// Both files of one Postfix instance.
