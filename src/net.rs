@@ -25,6 +25,15 @@ pub enum ConnectError {
 pub async fn connect(addr: SocketAddr, deadline: Duration) -> Result<TcpStream, ConnectError> {
     #[allow(clippy::disallowed_methods)]
     let fut = TcpStream::connect(addr);
+    finish(addr, deadline, fut).await
+}
+
+/// Waits for a connect within `deadline`, names what went wrong, and turns Nagle off.
+async fn finish(
+    addr: SocketAddr,
+    deadline: Duration,
+    fut: impl std::future::Future<Output = std::io::Result<TcpStream>>,
+) -> Result<TcpStream, ConnectError> {
     let stream = match tokio::time::timeout(deadline, fut).await {
         Err(_) => {
             return Err(ConnectError::Timeout {
@@ -64,21 +73,7 @@ pub async fn connect_from(
     }
     .map_err(io)?;
     socket.bind(SocketAddr::new(source, 0)).map_err(io)?;
-    let stream = match tokio::time::timeout(deadline, socket.connect(addr)).await {
-        Err(_) => {
-            return Err(ConnectError::Timeout {
-                addr,
-                after: deadline,
-            });
-        }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err(ConnectError::Refused { addr });
-        }
-        Ok(Err(source)) => return Err(ConnectError::Io { addr, source }),
-        Ok(Ok(s)) => s,
-    };
-    stream.set_nodelay(true).map_err(io)?;
-    Ok(stream)
+    finish(addr, deadline, socket.connect(addr)).await
 }
 
 /// Asks the kernel to acknowledge what arrives next at once instead of delaying the ACK.
