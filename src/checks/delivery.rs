@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
+use crate::checks::postfix::static_id;
 use crate::context::Ctx;
 use crate::probe::file::{FileKind, lstat};
 use crate::probe::maildir::{self, Cleanup};
@@ -231,10 +232,6 @@ pub struct DeliveryObservation {
     pub transcript: Vec<String>,
 }
 
-fn static_id(value: &str) -> Option<u32> {
-    value.trim().strip_prefix("static:")?.trim().parse().ok()
-}
-
 /// "250 2.0.0 Ok: queued as 4Xyz" → "4Xyz".
 fn queue_id(reply: &Reply) -> Option<String> {
     let text = reply.text();
@@ -406,8 +403,12 @@ pub async fn deliver(spec: &DeliverySpec, ctx: &Ctx) -> Verdict {
         Err(e) => return Verdict::error(e.to_string()),
     };
     o.expected_owner = (
-        static_id(&cfg.get("virtual_uid_maps")).unwrap_or(ctx.settings.vmail_uid),
-        static_id(&cfg.get("virtual_gid_maps")).unwrap_or(ctx.settings.vmail_gid),
+        static_id(&cfg.get("virtual_uid_maps"))
+            .and_then(Result::ok)
+            .unwrap_or(ctx.settings.vmail_uid),
+        static_id(&cfg.get("virtual_gid_maps"))
+            .and_then(Result::ok)
+            .unwrap_or(ctx.settings.vmail_gid),
     );
     let md = match ctx.account_maildir().await {
         Ok(m) => m,

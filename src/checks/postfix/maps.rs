@@ -333,8 +333,9 @@ pub async fn virtual_settings(spec: &VirtualSettingsSpec, ctx: &Ctx) -> Verdict 
     )
 }
 
-/// `static:5000` → 5000.
-fn static_id(value: &str) -> Option<Result<u32, String>> {
+/// `static:5000` → 5000; `None` when the value is not a `static:` map, `Err` with the value
+/// when its number does not parse.
+pub fn static_id(value: &str) -> Option<Result<u32, String>> {
     let v = value.trim();
     let n = v.strip_prefix("static:")?;
     Some(n.trim().parse::<u32>().map_err(|_| v.to_string()))
