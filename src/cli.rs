@@ -136,6 +136,14 @@ pub struct RunArgs {
     /// handshake), in seconds; default 5 s to connect, 10 s for the others.
     #[arg(long, value_name = "SECS")]
     pub phase_timeout: Option<f64>,
+    /// Also write each check's observation to DIR (one JSON file per check, secrets
+    /// redacted): judge fixtures, and input for --replay.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Judge a recording (from --record) again instead of probing: no network, no files read
+    /// on the server.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["record", "hosts_file"])]
+    pub replay: Option<PathBuf>,
     /// Not accepted: passwords on the command line show up in `ps` and shell history.
     #[arg(long, hide = true, value_name = "PASSWORD")]
     pub password: Option<String>,

@@ -12,3 +12,8 @@ pub fn now() -> SystemTime {
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
+
+/// Parses an RFC 3339 timestamp as `rfc3339` writes it.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}

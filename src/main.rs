@@ -18,8 +18,30 @@ use mailcheck::report::{self, RunReport};
 use mailcheck::secret::{Redactor, Secret};
 use mailcheck::{run, runner};
 
-/// A usage or configuration problem: one line on stderr, exit 2.
+/// A usage or configuration problem, found before anything was checked: one line on stderr,
+/// exit 2.
 struct Usage(String);
+
+/// The checks ran, but a report file or the recording could not be written: exit 4.
+struct OutputFailed(String);
+
+/// What ended `main` early, by phase, each with its documented exit code.
+enum Failure {
+    Usage(Usage),
+    Output(OutputFailed),
+}
+
+impl From<Usage> for Failure {
+    fn from(u: Usage) -> Self {
+        Failure::Usage(u)
+    }
+}
+
+impl From<OutputFailed> for Failure {
+    fn from(o: OutputFailed) -> Self {
+        Failure::Output(o)
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -44,22 +66,26 @@ fn main() -> ExitCode {
     };
     // A Nagios plugin reports its own usage errors as UNKNOWN on stdout (plugin guidelines).
     let nagios = matches!(&cli.command, Command::Run(a) if a.format == Format::Nagios);
-    let result = match cli.command {
-        Command::List => list(),
-        Command::Explain { id } => explain(&id),
+    let result: Result<u8, Failure> = match cli.command {
+        Command::List => list().map_err(Failure::from),
+        Command::Explain { id } => explain(&id).map_err(Failure::from),
         Command::Run(args) => run(*args),
-        Command::Generate { what } => generate(what),
+        Command::Generate { what } => generate(what).map_err(Failure::from),
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(Usage(msg)) if nagios => {
+        Err(Failure::Usage(Usage(msg))) if nagios => {
             print_stdout(&format!("MAILCHECK UNKNOWN - {}\n", msg.replace('|', " ")));
             eprintln!("mailcheck: {msg}");
             ExitCode::from(report::nagios::UNKNOWN)
         }
-        Err(Usage(msg)) => {
+        Err(Failure::Usage(Usage(msg))) => {
             eprintln!("mailcheck: {msg}");
             ExitCode::from(exit::USAGE)
+        }
+        Err(Failure::Output(OutputFailed(msg))) => {
+            eprintln!("mailcheck: {msg}");
+            ExitCode::from(exit::OUTPUT)
         }
     }
 }
@@ -220,11 +246,11 @@ fn hosts(args: &RunArgs, file: &ConfigFile) -> Result<Vec<String>, Usage> {
     Ok(hosts)
 }
 
-fn run(args: RunArgs) -> Result<u8, Usage> {
+fn run(args: RunArgs) -> Result<u8, Failure> {
     if args.password.is_some() {
-        return Err(Usage(
+        return Err(Failure::Usage(Usage(
             "passwords are not accepted on the command line (they show in ps and shell history); use MAILCHECK_PASSWORD, --password-file FILE or --password-stdin".into(),
-        ));
+        )));
     }
     let config_path = args
         .config
@@ -235,19 +261,20 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
     let hosts = hosts(&args, &file)?;
     let account_name = args.account.clone().or_else(|| file.account.clone());
     let password = password(&args, &file)?;
-    let account = run::account(account_name.as_deref(), password.clone()).map_err(Usage)?;
+    let account = run::account(account_name.as_deref(), password.clone())
+        .map_err(|e| Usage(e.to_string()))?;
 
     let cat = load_catalogue()?;
     let mut skip = args.skip.clone();
     skip.extend(file.skip.iter().cloned());
-    let checks = catalogue::select(&cat, &args.only, &skip).map_err(Usage)?;
+    let checks = catalogue::select(&cat, &args.only, &skip).map_err(|e| Usage(e.to_string()))?;
 
     let budget = match (args.timeout, &file.timeout) {
         (Some(s), _) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         (Some(s), _) => {
-            return Err(Usage(format!(
+            return Err(Failure::Usage(Usage(format!(
                 "--timeout {s}: give a positive number of seconds"
-            )));
+            ))));
         }
         (None, Some(t)) => Some(
             humantime::parse_duration(t)
@@ -283,18 +310,25 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))?;
     let mut signals = runtime.block_on(async { Signals::install() });
 
+    if let Some(dir) = &args.replay {
+        let recording = report::record::read(dir).map_err(|e| Usage(format!("--replay: {e}")))?;
+        let sink = progress_sink(false);
+        let report = runtime.block_on(run::replay(&plan, recording, sink));
+        let redactor = plan.redactor.clone();
+        return finish(&args, report, redactor, baseline.as_ref(), runtime);
+    }
     if hosts.len() > 1 {
-        return fleet(&args, &plan, &hosts, runtime, &mut signals);
+        return fleet(&args, &plan, &hosts, runtime, &mut signals).map_err(Failure::from);
     }
     let host = &hosts[0];
     let addrs = runtime
         .block_on(run::resolve(host))
         .map_err(|e| Usage(format!("{e}; check --host")))?;
-    let ctx = run::context(&plan, host, addrs, true);
+    let facts = run::facts(&plan, host, addrs, true);
     let sink = progress_sink(std::io::stderr().is_terminal());
     let outcome = runtime.block_on(async {
         tokio::select! {
-            report = run::run_ctx(&plan, ctx.clone(), sink) => Ok(report),
+            report = run::run_host(&plan, facts.clone(), sink) => Ok(report),
             signal = signals.recv() => Err(signal),
         }
     });
@@ -308,7 +342,7 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
     } else {
         Duration::from_millis(500)
     };
-    let cleanup = runtime.block_on(mailcheck::checks::delivery::cleanup(&ctx, grace));
+    let cleanup = runtime.block_on(run::cleanup(&facts, grace));
     if let Some(c) = &cleanup {
         for p in &c.problems {
             eprintln!("mailcheck: cleanup: {p}");
@@ -325,9 +359,18 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
             return Ok(exit::INTERRUPTED);
         }
     };
-    let diff = baseline
-        .as_ref()
-        .map(|b| report::baseline::diff(b, &report));
+    finish(&args, report, redactor, baseline.as_ref(), runtime)
+}
+
+/// Renders the report to stdout and the report files, and decides the exit status.
+fn finish(
+    args: &RunArgs,
+    report: RunReport,
+    redactor: Redactor,
+    baseline: Option<&report::baseline::Baseline>,
+    runtime: tokio::runtime::Runtime,
+) -> Result<u8, Failure> {
+    let diff = baseline.map(|b| report::baseline::diff(b, &report));
 
     let stdout_text = match args.format {
         Format::Human => {
@@ -356,8 +399,16 @@ fn run(args: RunArgs) -> Result<u8, Usage> {
     for (path, format) in files {
         let Some(path) = path else { continue };
         let text = redactor.redact(&render(format, &report, diff.as_ref()));
-        report::prometheus::write_atomically(path, &text)
-            .map_err(|e| Usage(format!("cannot write {}: {e}", path.display())))?;
+        report::prometheus::write_atomically(path, &text).map_err(|e| {
+            OutputFailed(format!(
+                "the checks ran, but {} cannot be written: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    if let Some(dir) = &args.record {
+        report::record::write(dir, &report)
+            .map_err(|e| OutputFailed(format!("the checks ran, but --record failed: {e}")))?;
     }
     // Don't wait for probes that were abandoned at a deadline.
     runtime.shutdown_background();

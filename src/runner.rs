@@ -1,17 +1,39 @@
 //! Runs the selected checks on tokio: each after the checks it needs, independent ones
 //! concurrently, every one under its deadline; a check whose dependency did not pass is
-//! skipped and names the root cause.
+//! skipped and names the root cause. Observations come from the run's facts, or from a
+//! recording (`--replay`), and are judged the same way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Check, Requirement, Scope};
-use crate::context::Ctx;
+use crate::catalogue::{Check, ProbeSpec, Requirement, Scope};
+use crate::checks::kind::{Evidence, Unobserved};
+use crate::facts::Facts;
 use crate::verdict::{Status, Verdict};
+
+/// The failed check a skipped check depends on (the root cause when the dependency was itself
+/// skipped for one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BlockedBy {
+    pub check: String,
+    pub status: Status,
+    pub message: String,
+}
+
+impl BlockedBy {
+    /// "blocked by ID (fail): message", the skip's message.
+    pub fn describe(&self) -> String {
+        format!(
+            "blocked by {} ({}): {}",
+            self.check, self.status, self.message
+        )
+    }
+}
 
 /// The outcome of one check, as reporters see it.
 #[derive(Debug, Clone)]
@@ -23,6 +45,12 @@ pub struct CheckResult {
     pub verdict: Verdict,
     /// The fix to show: the verdict's own, else the check's `[doc] fix` (only when not passing).
     pub fix: Option<String>,
+    /// What the verdict was judged on: the observation, or why there is none (JSON null when
+    /// the check did not run).
+    pub evidence: serde_json::Value,
+    /// Whether `evidence` is an observation (else it is the reason there is none).
+    pub observed: bool,
+    pub blocked_by: Option<BlockedBy>,
     pub duration: Duration,
     /// When the check started, from the start of the run (for `--timings`).
     pub started_at: Duration,
@@ -37,40 +65,81 @@ pub enum Event<'a> {
 /// Receives events; must be cheap (it runs on the runtime's thread).
 pub type EventSink = Arc<dyn Fn(Event<'_>) + Send + Sync>;
 
+/// What the run could do: decides the runner's own skips (scope, `requires`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abilities {
+    /// On the server itself (host-side checks run).
+    pub local: bool,
+    pub account: bool,
+    pub password: bool,
+    /// Test mail may be sent.
+    pub send: bool,
+}
+
+impl Abilities {
+    pub fn of(facts: &Facts) -> Abilities {
+        Abilities {
+            local: facts.target.local,
+            account: facts.account.is_some(),
+            password: facts.account.as_ref().is_some_and(|a| a.password.is_some()),
+            send: facts.send,
+        }
+    }
+}
+
+/// A recorded observation (or the reason there was none) for one check.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    Observation(serde_json::Value),
+    Unobserved(Unobserved),
+}
+
+/// Where observations come from.
+#[derive(Clone)]
+pub enum Source {
+    /// Probes, through the run's facts.
+    Live(Arc<Facts>),
+    /// A recording: check id -> what was observed (`--replay`).
+    Replay(Arc<BTreeMap<String, Recorded>>),
+}
+
 type SharedResult = Shared<BoxFuture<'static, Arc<CheckResult>>>;
 
 /// Runs `checks` (already selected, in any order) and returns their results in that order.
 /// `budget` bounds the whole run: a check still running when it ends gives `error`.
 pub async fn run(
     checks: Vec<Check>,
-    ctx: Arc<Ctx>,
+    source: Source,
+    abilities: Abilities,
+    host: String,
     budget: Option<Duration>,
     sink: EventSink,
 ) -> Vec<CheckResult> {
     let run_start = Instant::now();
     let run_deadline = budget.map(|b| run_start + b);
-    let order = topological(&checks);
     let mut futures: HashMap<String, SharedResult> = HashMap::new();
-    for check in order {
+    for check in crate::catalogue::topological(&checks) {
         let deps: Vec<(String, SharedResult)> = check
             .needs
             .iter()
             .filter_map(|n| futures.get(n).map(|f| (n.clone(), f.clone())))
             .collect();
-        let ctx = ctx.clone();
+        let source = source.clone();
         let sink = sink.clone();
         let check = check.clone();
         let id = check.id.clone();
+        let host = host.clone();
         let fut = async move {
             // A check that cannot run here says so itself, rather than naming a dependency
             // that was skipped for the same reason.
-            let blocked = match precondition(&check, &ctx) {
-                Some(reason) => Some(reason),
-                None => blocked_by(&deps).await,
-            };
-            let result = match blocked {
-                Some(reason) => finish(&check, Verdict::skip(reason), Duration::ZERO),
-                None => run_one(&check, ctx, run_start, run_deadline, &sink).await,
+            let result = if let Some(reason) = precondition(&check, abilities, &host) {
+                finish(&check, Verdict::skip(reason), None, Duration::ZERO)
+            } else if let Some(b) = blocked_by(&deps).await {
+                let mut r = finish(&check, Verdict::skip(b.describe()), None, Duration::ZERO);
+                r.blocked_by = Some(b);
+                r
+            } else {
+                run_one(&check, source, run_start, run_deadline, &sink).await
             };
             sink(Event::Finished { result: &result });
             Arc::new(result)
@@ -79,98 +148,77 @@ pub async fn run(
         .shared();
         futures.insert(id, fut);
     }
-    let mut out = Vec::with_capacity(checks.len());
     let all = checks.iter().map(|c| futures[&c.id].clone());
-    for r in futures::future::join_all(all).await {
-        out.push((*r).clone());
-    }
-    out
+    futures::future::join_all(all)
+        .await
+        .into_iter()
+        .map(|r| (*r).clone())
+        .collect()
 }
 
-/// The checks ordered so that each comes after the selected checks it needs.
-fn topological(checks: &[Check]) -> Vec<&Check> {
-    let selected: std::collections::HashSet<&str> = checks.iter().map(|c| c.id.as_str()).collect();
-    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for _ in 0..=checks.len() {
-        for c in checks {
-            let ready = c
-                .needs
-                .iter()
-                .all(|n| !selected.contains(n.as_str()) || done.contains(n.as_str()));
-            if !done.contains(c.id.as_str()) && ready {
-                done.insert(&c.id);
-                out.push(c);
-            }
-        }
-    }
-    out
-}
-
-/// Waits for the dependencies; returns the skip reason if one did not pass.
-async fn blocked_by(deps: &[(String, SharedResult)]) -> Option<String> {
+/// Waits for the dependencies; returns the root cause if one did not pass.
+async fn blocked_by(deps: &[(String, SharedResult)]) -> Option<BlockedBy> {
     for (id, dep) in deps {
         let r = dep.clone().await;
         match r.verdict.status {
             Status::Pass | Status::Warn => {}
-            Status::Skip if r.verdict.message.starts_with("blocked by ") => {
-                return Some(r.verdict.message.clone());
-            }
+            _ if r.blocked_by.is_some() => return r.blocked_by.clone(),
             status => {
-                return Some(format!("blocked by {id} ({status}): {}", r.verdict.message));
+                return Some(BlockedBy {
+                    check: id.clone(),
+                    status,
+                    message: r.verdict.message.clone(),
+                });
             }
         }
     }
     None
 }
 
-fn finish(check: &Check, verdict: Verdict, duration: Duration) -> CheckResult {
-    finish_at(check, verdict, duration, Duration::ZERO)
-}
-
-fn finish_at(
+fn finish(
     check: &Check,
     verdict: Verdict,
+    evidence: Option<Evidence>,
     duration: Duration,
-    started_at: Duration,
 ) -> CheckResult {
     let fix = match verdict.status {
         Status::Pass | Status::Skip => verdict.fix.clone(),
         _ => verdict.fix.clone().or_else(|| Some(check.doc.fix.clone())),
     };
+    let observed = matches!(evidence, Some(Evidence::Observation(_)));
     CheckResult {
         id: check.id.clone(),
         family: check.family.clone(),
         requirement: check.requirement.clone(),
         title: check.title.clone(),
+        evidence: evidence.map(|e| e.to_json()).unwrap_or_default(),
+        observed,
         verdict,
         fix,
+        blocked_by: None,
         duration,
-        started_at,
+        started_at: Duration::ZERO,
     }
 }
 
-/// Why `check` cannot run in this context, if it cannot.
-fn precondition(check: &Check, ctx: &Ctx) -> Option<String> {
-    if check.scope == Scope::Local && !ctx.target.local {
+/// Why `check` cannot run with these abilities, if it cannot.
+fn precondition(check: &Check, a: Abilities, host: &str) -> Option<String> {
+    if check.scope == Scope::Local && !a.local {
         return Some(format!(
-            "runs on the mail server itself: {} is not this machine",
-            ctx.target.host
+            "runs on the mail server itself: {host} is not this machine"
         ));
     }
     for r in &check.requires {
         match r {
-            Requirement::Account if ctx.account.is_none() => {
-                return Some("needs --account".into());
-            }
-            Requirement::Password if ctx.account.as_ref().is_none_or(|a| a.password.is_none()) => {
+            Requirement::Account if !a.account => return Some("needs --account".into()),
+            Requirement::Password if !a.password => {
                 return Some(
                     "needs the account's password (MAILCHECK_PASSWORD, --password-file or --password-stdin)"
                         .into(),
                 );
             }
-            Requirement::Send if !ctx.send => {
-                return Some(if ctx.account.is_none() {
+            Requirement::Send if !a.send => {
+                return Some(if !a.account {
                     "needs --account (test mail goes only to that account)".into()
                 } else {
                     "--no-send: no test mail".into()
@@ -182,9 +230,39 @@ fn precondition(check: &Check, ctx: &Ctx) -> Option<String> {
     None
 }
 
+/// Observes (or takes the recording) and judges one check under its deadline.
+async fn evaluate(check: &Check, source: Source) -> (Verdict, Option<Evidence>) {
+    match (&check.probe, source) {
+        (ProbeSpec::Kind(p), Source::Live(facts)) => {
+            let e = p.evaluate(&facts).await;
+            (e.verdict, Some(e.evidence))
+        }
+        (ProbeSpec::Kind(p), Source::Replay(rec)) => match rec.get(&check.id) {
+            Some(Recorded::Observation(o)) => match p.judge_recorded(o.clone()) {
+                Ok(v) => (v, Some(Evidence::Observation(o.clone()))),
+                Err(e) => (
+                    Verdict::error(format!("the recording cannot be judged: {e}")),
+                    None,
+                ),
+            },
+            Some(Recorded::Unobserved(u)) => (u.verdict(), Some(Evidence::Unobserved(u.clone()))),
+            None => (Verdict::skip("not in the recording"), None),
+        },
+        (ProbeSpec::Legacy(p), Source::Live(facts)) => {
+            let v = crate::checks::evaluate(p, &facts).await;
+            let ev = Evidence::Observation(v.evidence.clone());
+            (v, Some(ev))
+        }
+        (ProbeSpec::Legacy(_), Source::Replay(_)) => (
+            Verdict::skip("this check's kind cannot be replayed yet"),
+            None,
+        ),
+    }
+}
+
 async fn run_one(
     check: &Check,
-    ctx: Arc<Ctx>,
+    source: Source,
     run_start: Instant,
     run_deadline: Option<Instant>,
     sink: &EventSink,
@@ -203,15 +281,15 @@ async fn run_one(
     // A task of its own, so a panicking probe becomes an `error` instead of ending the run.
     let task = {
         let check = check.clone();
-        tokio::spawn(async move { crate::checks::evaluate(&check, &ctx).await })
+        tokio::spawn(async move { evaluate(&check, source).await })
     };
     let abort = task.abort_handle();
-    let verdict = match tokio::time::timeout(limit, task).await {
+    let (verdict, evidence) = match tokio::time::timeout(limit, task).await {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => Verdict::error(format!("the probe crashed: {e}")),
+        Ok(Err(e)) => (Verdict::error(format!("the probe crashed: {e}")), None),
         Err(_) => {
             abort.abort();
-            if by_budget {
+            let v = if by_budget {
                 Verdict::error(format!(
                     "stopped: the run's --timeout ran out after {}",
                     humantime::format_duration(round(started.elapsed()))
@@ -221,15 +299,13 @@ async fn run_one(
                     "no verdict within the check's {} deadline",
                     humantime::format_duration(limit)
                 ))
-            }
+            };
+            (v, None)
         }
     };
-    finish_at(
-        check,
-        verdict,
-        started.elapsed(),
-        started.duration_since(run_start),
-    )
+    let mut r = finish(check, verdict, evidence, started.elapsed());
+    r.started_at = started.duration_since(run_start);
+    r
 }
 
 fn round(d: Duration) -> Duration {

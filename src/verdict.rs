@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 
 /// The five outcomes. `Fail` means the server breaks the requirement; `Error` means mailcheck
 /// could not tell; `Skip` says why the check did not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -42,6 +54,8 @@ pub struct Verdict {
     pub evidence: serde_json::Value,
     /// A fix specific to what was found; the check's `[doc] fix` is used when absent.
     pub fix: Option<String>,
+    /// Numbers worth graphing (Prometheus), e.g. `certificate_days_left`.
+    pub metrics: Vec<(String, f64)>,
 }
 
 impl Verdict {
@@ -51,6 +65,7 @@ impl Verdict {
             message: message.into(),
             evidence: serde_json::Value::Null,
             fix: None,
+            metrics: Vec::new(),
         }
     }
     pub fn pass(message: impl Into<String>) -> Self {
@@ -74,6 +89,10 @@ impl Verdict {
     }
     pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
+        self
+    }
+    pub fn with_metric(mut self, name: &str, value: f64) -> Self {
+        self.metrics.push((name.to_string(), value));
         self
     }
 }
@@ -100,5 +119,6 @@ pub fn worst_of(findings: Vec<Verdict>, pass_message: &str) -> Verdict {
         message: msgs.join("; "),
         evidence: serde_json::Value::Null,
         fix,
+        metrics: Vec::new(),
     }
 }

@@ -1,38 +1,67 @@
-//! Runs every check's judge on its recorded observations: `fixtures/<check-id>/<case>.toml`
-//! holds `verdict`, optional `message_contains`, and `[observation]`. Trials are named
-//! `<check-id>::<case>`, so `cargo test --test fixtures fs.mysql` filters.
+//! Runs every check's judge on its fixtures: `fixtures/<check-id>/<case>.json`, each a
+//! recording of one check (`mailcheck run --record DIR` writes them) or a hand-written case,
+//! with the expected `verdict` and the exact `message` (or `message_contains`). Trials are
+//! named `<check-id>::<case>`, so `cargo test --test fixtures fs.mysql` filters.
+//! (`fixtures/runs/` holds whole recorded runs, for the goldens.)
+//! `MAILCHECK_BLESS=1` rewrites the `message` of recorded fixtures to what the judge says now.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use mailcheck::catalogue::Catalogue;
+use mailcheck::catalogue::{Catalogue, ProbeSpec};
+use mailcheck::checks::kind::Unobserved;
+use mailcheck::report::record::{self, RecordEntry};
+use mailcheck::verdict::Verdict;
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Fixture {
-    verdict: String,
-    #[serde(default)]
-    message_contains: Vec<String>,
-    observation: toml::Value,
-}
-
-fn run_case(cat: &Catalogue, id: &str, path: &Path) -> Result<(), Failed> {
+fn judge(cat: &Catalogue, id: &str, e: &RecordEntry) -> Result<Verdict, Failed> {
     let check = cat
         .get(id)
         .ok_or_else(|| format!("fixtures/{id}: no check with this id"))?;
-    let text = std::fs::read_to_string(path)?;
-    let fx: Fixture = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let v = mailcheck::checks::judge_recorded(check, fx.observation)
-        .map_err(|e| format!("{}: observation: {e}", path.display()))?;
-    if v.status.as_str() != fx.verdict {
-        return Err(format!("expected {}, got {}: {}", fx.verdict, v.status, v.message).into());
+    if e.check != id {
+        return Err(format!("names check {}, but lives in fixtures/{id}", e.check).into());
     }
-    for want in &fx.message_contains {
+    if let Some(u) = &e.unobserved {
+        let u: Unobserved = serde_json::from_value(u.clone())?;
+        return Ok(u.verdict());
+    }
+    let Some(o) = &e.observation else {
+        return Err("has neither an observation nor `unobserved`".into());
+    };
+    match &check.probe {
+        ProbeSpec::Kind(p) => p.judge_recorded(o.clone()).map_err(|e| e.to_string().into()),
+        ProbeSpec::Legacy(p) => {
+            mailcheck::checks::judge_recorded(p, o.clone()).map_err(|e| e.into())
+        }
+    }
+}
+
+fn run_case(cat: &Catalogue, id: &str, path: &Path) -> Result<(), Failed> {
+    let mut e = record::read_entry(path).map_err(|e| e.to_string())?;
+    let v = judge(cat, id, &e).map_err(|f| format!("{}: {f:?}", path.display()))?;
+    if v.status != e.verdict {
+        return Err(format!("expected {}, got {}: {}", e.verdict, v.status, v.message).into());
+    }
+    for want in &e.message_contains {
         if !v.message.contains(want) {
             return Err(format!("message lacks {want:?}: {}", v.message).into());
         }
+    }
+    if let Some(m) = &e.message
+        && *m != v.message
+    {
+        if std::env::var_os("MAILCHECK_BLESS").is_some() {
+            e.message = Some(v.message.clone());
+            let text = serde_json::to_string_pretty(&e)? + "\n";
+            std::fs::write(path, text)?;
+            return Ok(());
+        }
+        return Err(format!(
+            "message changed (MAILCHECK_BLESS=1 accepts it):\n  recorded: {m}\n  now:      {}",
+            v.message
+        )
+        .into());
     }
     Ok(())
 }
@@ -46,7 +75,7 @@ fn main() {
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_dir())
+                .filter(|p| p.is_dir() && !p.ends_with("runs"))
                 .collect()
         })
         .unwrap_or_default();
@@ -57,7 +86,7 @@ fn main() {
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         cases.sort();
         for case in cases {

@@ -18,6 +18,9 @@ fn result(id: &str, req: &str, v: Verdict, fix: Option<&str>) -> CheckResult {
         family: id.split('.').next().unwrap().into(),
         requirement: req.into(),
         title: format!("title of {id}"),
+        evidence: v.evidence.clone(),
+        observed: true,
+        blocked_by: None,
         verdict: v,
         fix: fix.map(str::to_string),
         duration: Duration::from_millis(3),
@@ -32,6 +35,12 @@ fn canonical() -> RunReport {
         account: Some("root@example.com".into()),
         started: UNIX_EPOCH + Duration::from_secs(1_795_700_000),
         duration: Duration::from_millis(42),
+        abilities: mailcheck::runner::Abilities {
+            local: true,
+            account: true,
+            password: true,
+            send: true,
+        },
         results: vec![
             result(
                 "fs.mysql-maps-perms",
@@ -52,7 +61,8 @@ fn canonical() -> RunReport {
                 "smtp.banner",
                 "T1",
                 Verdict::error("no banner after 10 s | tarpit?")
-                    .with_evidence(json!({"certificate_days_left": 800, "transcript": ["[0.2 ms] -- connected"]})),
+                    .with_evidence(json!({"certificate_days_left": 800, "transcript": ["[0.2 ms] -- connected"]}))
+                    .with_metric("certificate_days_left", 800.0),
                 Some("check that Postfix runs"),
             ),
         ],

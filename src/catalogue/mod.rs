@@ -6,7 +6,8 @@ mod raw;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use crate::checks::Probe;
+use crate::checks::LegacyProbe;
+use crate::checks::kind::LoadedProbe;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/checks.rs"));
@@ -43,6 +44,14 @@ pub struct Doc {
     pub refs: Vec<String>,
 }
 
+/// A check's `[probe]`, validated: a registered kind with its spec.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    Kind(Box<dyn LoadedProbe>),
+    /// TRANSITION: dispatched through the old enum.
+    Legacy(LegacyProbe),
+}
+
 /// A validated check.
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -56,7 +65,7 @@ pub struct Check {
     pub scope: Scope,
     pub requires: Vec<Requirement>,
     pub timeout: Duration,
-    pub probe: Probe,
+    pub probe: ProbeSpec,
     pub doc: Doc,
 }
 
@@ -152,27 +161,30 @@ impl Catalogue {
         }
         Ok(())
     }
+}
 
-    /// The checks in an order where every check comes after the checks it needs.
-    pub fn topological(&self) -> Vec<&Check> {
-        let mut done: HashSet<&str> = HashSet::new();
-        let mut out = Vec::new();
-        // The graph is acyclic (validated), so this terminates within len() rounds.
-        for _ in 0..=self.checks.len() {
-            for c in &self.checks {
-                if !done.contains(c.id.as_str())
-                    && c.needs.iter().all(|n| done.contains(n.as_str()))
-                {
-                    done.insert(&c.id);
-                    out.push(c);
-                }
-            }
-            if out.len() == self.checks.len() {
-                break;
+/// `checks` ordered so that each comes after the checks of the list it needs (the catalogue's
+/// graph is acyclic, so every check is placed within `len()` rounds).
+pub fn topological(checks: &[Check]) -> Vec<&Check> {
+    let selected: HashSet<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for _ in 0..=checks.len() {
+        for c in checks {
+            let ready = c
+                .needs
+                .iter()
+                .all(|n| !selected.contains(n.as_str()) || done.contains(n.as_str()));
+            if !done.contains(c.id.as_str()) && ready {
+                done.insert(&c.id);
+                out.push(c);
             }
         }
-        out
+        if out.len() == checks.len() {
+            break;
+        }
     }
+    out
 }
 
 impl Check {
@@ -219,7 +231,7 @@ mod tests {
                 c.requirement
             );
         }
-        assert_eq!(cat.topological().len(), cat.checks().len());
+        assert_eq!(topological(cat.checks()).len(), cat.checks().len());
     }
 
     const DOC: &str = "[doc]\nwhy = \"w\"\nfix = \"f\"\nrefs = [\"r\"]\n";

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Check, Doc, Requirement, Scope};
-use crate::checks::Probe;
+use super::{Check, Doc, ProbeSpec, Requirement, Scope};
+use crate::checks::{LegacyProbe, registry};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +20,7 @@ pub(super) struct RawCheck {
     requires: Vec<Requirement>,
     /// e.g. "15s"; defaults to 20 s.
     timeout: Option<String>,
-    probe: Probe,
+    probe: toml::Table,
     doc: Option<Doc>,
 }
 
@@ -59,6 +59,7 @@ impl RawCheck {
             Some(t) => humantime::parse_duration(t).map_err(|e| format!("timeout `{t}`: {e}"))?,
         };
         let _ = path;
+        let probe = load_probe(family, self.probe)?;
         Ok(Check {
             id: self.id,
             family: family.to_string(),
@@ -68,8 +69,38 @@ impl RawCheck {
             scope: self.scope,
             requires: self.requires,
             timeout,
-            probe: self.probe,
+            probe,
             doc,
         })
     }
+}
+
+/// `[probe]`: `kind` names a registered kind of the check's family; the other keys are its
+/// spec, validated here.
+fn load_probe(family: &str, mut table: toml::Table) -> Result<ProbeSpec, String> {
+    let Some(kind) = table
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .map(str::to_string)
+    else {
+        return Err("[probe] needs `kind = \"...\"`".into());
+    };
+    if let Some(k) = registry::find(family, &kind) {
+        table.remove("kind");
+        return k
+            .load(table)
+            .map(ProbeSpec::Kind)
+            .map_err(|e| format!("[probe] {e}"));
+    }
+    // TRANSITION: kinds not yet moved to the Kind shape.
+    toml::Value::Table(table)
+        .try_into::<LegacyProbe>()
+        .map(ProbeSpec::Legacy)
+        .map_err(|e| {
+            format!(
+                "[probe] kind `{kind}`: {}; kinds of family {family}: {}",
+                e.message(),
+                registry::names(family).join(", ")
+            )
+        })
 }

@@ -1,6 +1,15 @@
-//! The Rust side of each check kind: which probe to ask (through the run's shared facts) and
-//! the pure judge that turns the observation into a verdict. The TOML in `checks/` picks the
-//! kind and its parameters under `[probe]`.
+//! The Rust side of each check kind (`kind.rs`: a validated spec, an observation gathered
+//! through the run's facts, a pure judge), one file per kind under `checks/<family>/`, and the
+//! one list that registers them (`registry.rs`). The TOML in `checks/` picks the kind under
+//! `[probe] kind` and gives its parameters.
+//!
+//! TRANSITION: kinds not yet moved to the `Kind` shape are still dispatched through the
+//! `LegacyProbe` enum below.
+
+pub mod judge;
+pub mod kind;
+pub mod registry;
+pub mod values;
 
 pub mod auth;
 pub mod delivery;
@@ -18,14 +27,13 @@ pub mod tls;
 
 use serde::Deserialize;
 
-use crate::catalogue::Check;
 use crate::context::Ctx;
 use crate::verdict::Verdict;
 
 /// A check's `[probe]` table: `kind` selects the variant, the other keys are its parameters.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Probe {
+pub enum LegacyProbe {
     /// T5: mydestination holds no virtual domain.
     Mydestination(postfix::MydestinationSpec),
     /// T2: myhostname is fully qualified and resolves.
@@ -88,159 +96,120 @@ pub enum Probe {
     SaslauthdAuth(sasl::SaslauthdAuthSpec),
     /// T36: no mail stuck in the queue.
     StuckMail(queue::StuckMailSpec),
-    /// T18: test mail reaches the account's Maildir.
-    Delivery(delivery::DeliverySpec),
-    /// T34 (live): an .exe attachment is refused.
-    AttachmentBan(delivery::AttachmentBanSpec),
-    /// T1: the MX port greets with 220 naming myhostname; EHLO answers.
-    SmtpBanner(smtp::BannerSpec),
-    /// T29: STARTTLS on a port.
-    Starttls(tls::StarttlsSpec),
-    /// T29: the served certificate.
-    TlsCertificate(tls::CertificateSpec),
-    /// T30: AUTH mechanisms after STARTTLS.
-    AuthMechanisms(auth::MechanismsSpec),
-    /// T30: the account logs in with each mechanism.
-    AuthLogin(auth::LoginSpec),
-    /// T30: a wrong password is refused.
-    AuthWrongPassword(auth::WrongPasswordSpec),
-    /// T31: no relaying for unauthenticated clients outside mynetworks.
-    RelayUnauthenticated(relay::UnauthenticatedSpec),
-    /// T31: relaying after AUTH.
-    RelayAuthenticated(relay::AuthenticatedSpec),
-    /// T33: the submission port listens.
-    SubmissionListening(submission::ListeningSpec),
-    /// T33: the submission port requires TLS.
-    SubmissionTlsRequired(submission::TlsRequiredSpec),
-    /// T33: the submission port requires AUTH.
-    SubmissionAuthRequired(submission::AuthRequiredSpec),
-    /// T35: EHLO announces SIZE = message_size_limit.
-    SizeAdvertised(size::AdvertisedSpec),
-    /// T35: a declared size above the limit gets 552.
-    SizeOversize(size::OversizeSpec),
 }
 
 /// Observes what `check` needs and judges it.
-pub async fn evaluate(check: &Check, ctx: &Ctx) -> Verdict {
-    match &check.probe {
-        Probe::Mydestination(spec) => postfix::mydestination(spec, ctx).await,
-        Probe::MyhostnameFqdn(spec) => postfix::myhostname_fqdn(spec, ctx).await,
-        Probe::MyoriginMailname(spec) => postfix::myorigin_mailname(spec, ctx).await,
-        Probe::MynetworksLoopback(spec) => postfix::mynetworks_loopback(spec, ctx).await,
-        Probe::AliasesDbCurrent(spec) => postfix::aliases_db_current(spec, ctx).await,
-        Probe::MainCfValues(spec) => postfix::main_cf_values(spec, ctx).await,
-        Probe::MysqlMapFiles(spec) => postfix::mysql_map_files(spec, ctx).await,
-        Probe::VirtualSettings(spec) => postfix::virtual_settings(spec, ctx).await,
-        Probe::RelayDomainsMap(spec) => postfix::relay_domains_map(spec, ctx).await,
-        Probe::RecipientRestrictions(spec) => postfix::recipient_restrictions(spec, ctx).await,
-        Probe::TlsSettings(spec) => postfix::tls_settings(spec, ctx).await,
-        Probe::MasterService(spec) => postfix::master_service(spec, ctx).await,
-        Probe::MimeHeaderChecks(spec) => postfix::mime_header_checks(spec, ctx).await,
-        Probe::MessageSizeLimit(spec) => postfix::message_size_limit(spec, ctx).await,
-        Probe::ConfigSane(spec) => postfix::config_sane(spec, ctx).await,
-        Probe::PortsListening(spec) => postfix::ports_listening(spec, ctx).await,
-        Probe::MapFilesMode(spec) => fs::map_files_mode(spec, ctx).await,
-        Probe::MysqlServerReachable(spec) => mysql::server_reachable(spec, ctx).await,
-        Probe::MysqlMapCredentials(spec) => mysql::map_credentials(spec, ctx).await,
-        Probe::MysqlPostfixadminTables(spec) => mysql::postfixadmin_tables(spec, ctx).await,
-        Probe::MysqlMapsAnswer(spec) => mysql::maps_answer(spec, ctx).await,
-        Probe::SaslauthdSocket(spec) => sasl::saslauthd_socket(spec, ctx).await,
-        Probe::VmailUser(spec) => system::vmail_user(spec, ctx).await,
-        Probe::VmailTree(spec) => fs::vmail_tree(spec, ctx).await,
-        Probe::SaslauthdDefaults(spec) => sasl::saslauthd_defaults(spec, ctx).await,
-        Probe::SaslauthdSymlink(spec) => sasl::saslauthd_symlink(spec, ctx).await,
-        Probe::PamService(spec) => sasl::pam_service(spec, ctx).await,
-        Probe::SmtpdSaslConf(spec) => sasl::smtpd_sasl_conf(spec, ctx).await,
-        Probe::UserInGroup(spec) => sasl::user_in_group(spec, ctx).await,
-        Probe::SaslauthdAuth(spec) => sasl::saslauthd_auth(spec, ctx).await,
-        Probe::StuckMail(spec) => queue::stuck_mail(spec, ctx).await,
-        Probe::Delivery(spec) => delivery::deliver(spec, ctx).await,
-        Probe::AttachmentBan(spec) => delivery::attachment_ban(spec, ctx).await,
-        Probe::SmtpBanner(spec) => smtp::banner(spec, ctx).await,
-        Probe::Starttls(spec) => tls::starttls(spec, ctx).await,
-        Probe::TlsCertificate(spec) => tls::certificate(spec, ctx).await,
-        Probe::AuthMechanisms(spec) => auth::mechanisms(spec, ctx).await,
-        Probe::AuthLogin(spec) => auth::login(spec, ctx).await,
-        Probe::AuthWrongPassword(spec) => auth::wrong_password(spec, ctx).await,
-        Probe::RelayUnauthenticated(spec) => relay::unauthenticated(spec, ctx).await,
-        Probe::RelayAuthenticated(spec) => relay::authenticated(spec, ctx).await,
-        Probe::SubmissionListening(spec) => submission::listening(spec, ctx).await,
-        Probe::SubmissionTlsRequired(spec) => submission::tls_required(spec, ctx).await,
-        Probe::SubmissionAuthRequired(spec) => submission::auth_required(spec, ctx).await,
-        Probe::SizeAdvertised(spec) => size::advertised(spec, ctx).await,
-        Probe::SizeOversize(spec) => size::oversize(spec, ctx).await,
+pub async fn evaluate(probe: &LegacyProbe, ctx: &Ctx) -> Verdict {
+    match probe {
+        LegacyProbe::Mydestination(spec) => postfix::mydestination(spec, ctx).await,
+        LegacyProbe::MyhostnameFqdn(spec) => postfix::myhostname_fqdn(spec, ctx).await,
+        LegacyProbe::MyoriginMailname(spec) => postfix::myorigin_mailname(spec, ctx).await,
+        LegacyProbe::MynetworksLoopback(spec) => postfix::mynetworks_loopback(spec, ctx).await,
+        LegacyProbe::AliasesDbCurrent(spec) => postfix::aliases_db_current(spec, ctx).await,
+        LegacyProbe::MainCfValues(spec) => postfix::main_cf_values(spec, ctx).await,
+        LegacyProbe::MysqlMapFiles(spec) => postfix::mysql_map_files(spec, ctx).await,
+        LegacyProbe::VirtualSettings(spec) => postfix::virtual_settings(spec, ctx).await,
+        LegacyProbe::RelayDomainsMap(spec) => postfix::relay_domains_map(spec, ctx).await,
+        LegacyProbe::RecipientRestrictions(spec) => {
+            postfix::recipient_restrictions(spec, ctx).await
+        }
+        LegacyProbe::TlsSettings(spec) => postfix::tls_settings(spec, ctx).await,
+        LegacyProbe::MasterService(spec) => postfix::master_service(spec, ctx).await,
+        LegacyProbe::MimeHeaderChecks(spec) => postfix::mime_header_checks(spec, ctx).await,
+        LegacyProbe::MessageSizeLimit(spec) => postfix::message_size_limit(spec, ctx).await,
+        LegacyProbe::ConfigSane(spec) => postfix::config_sane(spec, ctx).await,
+        LegacyProbe::PortsListening(spec) => postfix::ports_listening(spec, ctx).await,
+        LegacyProbe::MapFilesMode(spec) => fs::map_files_mode(spec, ctx).await,
+        LegacyProbe::MysqlServerReachable(spec) => mysql::server_reachable(spec, ctx).await,
+        LegacyProbe::MysqlMapCredentials(spec) => mysql::map_credentials(spec, ctx).await,
+        LegacyProbe::MysqlPostfixadminTables(spec) => mysql::postfixadmin_tables(spec, ctx).await,
+        LegacyProbe::MysqlMapsAnswer(spec) => mysql::maps_answer(spec, ctx).await,
+        LegacyProbe::SaslauthdSocket(spec) => sasl::saslauthd_socket(spec, ctx).await,
+        LegacyProbe::VmailUser(spec) => system::vmail_user(spec, ctx).await,
+        LegacyProbe::VmailTree(spec) => fs::vmail_tree(spec, ctx).await,
+        LegacyProbe::SaslauthdDefaults(spec) => sasl::saslauthd_defaults(spec, ctx).await,
+        LegacyProbe::SaslauthdSymlink(spec) => sasl::saslauthd_symlink(spec, ctx).await,
+        LegacyProbe::PamService(spec) => sasl::pam_service(spec, ctx).await,
+        LegacyProbe::SmtpdSaslConf(spec) => sasl::smtpd_sasl_conf(spec, ctx).await,
+        LegacyProbe::UserInGroup(spec) => sasl::user_in_group(spec, ctx).await,
+        LegacyProbe::SaslauthdAuth(spec) => sasl::saslauthd_auth(spec, ctx).await,
+        LegacyProbe::StuckMail(spec) => queue::stuck_mail(spec, ctx).await,
     }
 }
 
 /// Judges a recorded observation (a fixture) with the check's own judge, without any I/O.
-pub fn judge_recorded(check: &Check, observation: toml::Value) -> Result<Verdict, String> {
-    fn obs<T: serde::de::DeserializeOwned>(v: toml::Value) -> Result<T, String> {
-        v.try_into().map_err(|e: toml::de::Error| e.to_string())
+pub fn judge_recorded(
+    probe: &LegacyProbe,
+    observation: serde_json::Value,
+) -> Result<Verdict, String> {
+    fn obs<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
     }
-    Ok(match &check.probe {
-        Probe::Mydestination(spec) => postfix::judge_mydestination(spec, &obs(observation)?),
-        Probe::MyhostnameFqdn(spec) => postfix::judge_myhostname_fqdn(spec, &obs(observation)?),
-        Probe::MyoriginMailname(spec) => postfix::judge_myorigin_mailname(spec, &obs(observation)?),
-        Probe::MynetworksLoopback(spec) => {
+    Ok(match probe {
+        LegacyProbe::Mydestination(spec) => postfix::judge_mydestination(spec, &obs(observation)?),
+        LegacyProbe::MyhostnameFqdn(spec) => {
+            postfix::judge_myhostname_fqdn(spec, &obs(observation)?)
+        }
+        LegacyProbe::MyoriginMailname(spec) => {
+            postfix::judge_myorigin_mailname(spec, &obs(observation)?)
+        }
+        LegacyProbe::MynetworksLoopback(spec) => {
             postfix::judge_mynetworks_loopback(spec, &obs(observation)?)
         }
-        Probe::AliasesDbCurrent(spec) => {
+        LegacyProbe::AliasesDbCurrent(spec) => {
             postfix::judge_aliases_db_current(spec, &obs(observation)?)
         }
-        Probe::MainCfValues(spec) => postfix::judge_main_cf_values(spec, &obs(observation)?),
-        Probe::MysqlMapFiles(spec) => postfix::judge_mysql_map_files(spec, &obs(observation)?),
-        Probe::VirtualSettings(spec) => postfix::judge_virtual_settings(spec, &obs(observation)?),
-        Probe::RelayDomainsMap(spec) => postfix::judge_relay_domains_map(spec, &obs(observation)?),
-        Probe::RecipientRestrictions(spec) => {
+        LegacyProbe::MainCfValues(spec) => postfix::judge_main_cf_values(spec, &obs(observation)?),
+        LegacyProbe::MysqlMapFiles(spec) => {
+            postfix::judge_mysql_map_files(spec, &obs(observation)?)
+        }
+        LegacyProbe::VirtualSettings(spec) => {
+            postfix::judge_virtual_settings(spec, &obs(observation)?)
+        }
+        LegacyProbe::RelayDomainsMap(spec) => {
+            postfix::judge_relay_domains_map(spec, &obs(observation)?)
+        }
+        LegacyProbe::RecipientRestrictions(spec) => {
             postfix::judge_recipient_restrictions(spec, &obs(observation)?)
         }
-        Probe::TlsSettings(spec) => postfix::judge_tls_settings(spec, &obs(observation)?),
-        Probe::MasterService(spec) => postfix::judge_master_service(spec, &obs(observation)?),
-        Probe::MimeHeaderChecks(spec) => {
+        LegacyProbe::TlsSettings(spec) => postfix::judge_tls_settings(spec, &obs(observation)?),
+        LegacyProbe::MasterService(spec) => postfix::judge_master_service(spec, &obs(observation)?),
+        LegacyProbe::MimeHeaderChecks(spec) => {
             postfix::judge_mime_header_checks(spec, &obs(observation)?)
         }
-        Probe::MessageSizeLimit(spec) => {
+        LegacyProbe::MessageSizeLimit(spec) => {
             postfix::judge_message_size_limit(spec, &obs(observation)?)
         }
-        Probe::ConfigSane(spec) => postfix::judge_config_sane(spec, &obs(observation)?),
-        Probe::PortsListening(spec) => postfix::judge_ports_listening(spec, &obs(observation)?),
-        Probe::MapFilesMode(spec) => fs::judge_map_files_mode(spec, &obs(observation)?),
-        Probe::MysqlServerReachable(spec) => {
+        LegacyProbe::ConfigSane(spec) => postfix::judge_config_sane(spec, &obs(observation)?),
+        LegacyProbe::PortsListening(spec) => {
+            postfix::judge_ports_listening(spec, &obs(observation)?)
+        }
+        LegacyProbe::MapFilesMode(spec) => fs::judge_map_files_mode(spec, &obs(observation)?),
+        LegacyProbe::MysqlServerReachable(spec) => {
             mysql::judge_server_reachable(spec, &obs(observation)?)
         }
-        Probe::MysqlMapCredentials(spec) => mysql::judge_map_credentials(spec, &obs(observation)?),
-        Probe::MysqlPostfixadminTables(spec) => {
+        LegacyProbe::MysqlMapCredentials(spec) => {
+            mysql::judge_map_credentials(spec, &obs(observation)?)
+        }
+        LegacyProbe::MysqlPostfixadminTables(spec) => {
             mysql::judge_postfixadmin_tables(spec, &obs(observation)?)
         }
-        Probe::MysqlMapsAnswer(spec) => mysql::judge_maps_answer(spec, &obs(observation)?),
-        Probe::SaslauthdSocket(spec) => sasl::judge_saslauthd_socket(spec, &obs(observation)?),
-        Probe::VmailUser(spec) => system::judge_vmail_user(spec, &obs(observation)?),
-        Probe::VmailTree(spec) => fs::judge_vmail_tree(spec, &obs(observation)?),
-        Probe::SaslauthdDefaults(spec) => sasl::judge_saslauthd_defaults(spec, &obs(observation)?),
-        Probe::SaslauthdSymlink(spec) => sasl::judge_saslauthd_symlink(spec, &obs(observation)?),
-        Probe::PamService(spec) => sasl::judge_pam_service(spec, &obs(observation)?),
-        Probe::SmtpdSaslConf(spec) => sasl::judge_smtpd_sasl_conf(spec, &obs(observation)?),
-        Probe::UserInGroup(spec) => sasl::judge_user_in_group(spec, &obs(observation)?),
-        Probe::Delivery(spec) => delivery::judge_delivery(spec, &obs(observation)?),
-        Probe::AttachmentBan(spec) => delivery::judge_attachment_ban(spec, &obs(observation)?),
-        Probe::SaslauthdAuth(spec) => sasl::judge_saslauthd_auth(spec, &obs(observation)?),
-        Probe::StuckMail(spec) => queue::judge_stuck_mail(spec, &obs(observation)?),
-        Probe::SmtpBanner(spec) => smtp::judge_banner(spec, &obs(observation)?),
-        Probe::Starttls(spec) => tls::judge_starttls(spec, &obs(observation)?),
-        Probe::TlsCertificate(spec) => tls::judge_certificate(spec, &obs(observation)?),
-        Probe::AuthMechanisms(spec) => auth::judge_mechanisms(spec, &obs(observation)?),
-        Probe::AuthLogin(spec) => auth::judge_login(spec, &obs(observation)?),
-        Probe::AuthWrongPassword(spec) => auth::judge_wrong_password(spec, &obs(observation)?),
-        Probe::RelayUnauthenticated(spec) => relay::judge_unauthenticated(spec, &obs(observation)?),
-        Probe::RelayAuthenticated(spec) => relay::judge_authenticated(spec, &obs(observation)?),
-        Probe::SubmissionListening(spec) => submission::judge_listening(spec, &obs(observation)?),
-        Probe::SubmissionTlsRequired(spec) => {
-            submission::judge_tls_required(spec, &obs(observation)?)
+        LegacyProbe::MysqlMapsAnswer(spec) => mysql::judge_maps_answer(spec, &obs(observation)?),
+        LegacyProbe::SaslauthdSocket(spec) => {
+            sasl::judge_saslauthd_socket(spec, &obs(observation)?)
         }
-        Probe::SubmissionAuthRequired(spec) => {
-            submission::judge_auth_required(spec, &obs(observation)?)
+        LegacyProbe::VmailUser(spec) => system::judge_vmail_user(spec, &obs(observation)?),
+        LegacyProbe::VmailTree(spec) => fs::judge_vmail_tree(spec, &obs(observation)?),
+        LegacyProbe::SaslauthdDefaults(spec) => {
+            sasl::judge_saslauthd_defaults(spec, &obs(observation)?)
         }
-        Probe::SizeAdvertised(spec) => size::judge_advertised(spec, &obs(observation)?),
-        Probe::SizeOversize(spec) => size::judge_oversize(spec, &obs(observation)?),
+        LegacyProbe::SaslauthdSymlink(spec) => {
+            sasl::judge_saslauthd_symlink(spec, &obs(observation)?)
+        }
+        LegacyProbe::PamService(spec) => sasl::judge_pam_service(spec, &obs(observation)?),
+        LegacyProbe::SmtpdSaslConf(spec) => sasl::judge_smtpd_sasl_conf(spec, &obs(observation)?),
+        LegacyProbe::UserInGroup(spec) => sasl::judge_user_in_group(spec, &obs(observation)?),
+        LegacyProbe::SaslauthdAuth(spec) => sasl::judge_saslauthd_auth(spec, &obs(observation)?),
+        LegacyProbe::StuckMail(spec) => queue::judge_stuck_mail(spec, &obs(observation)?),
     })
 }

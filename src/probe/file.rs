@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ProbeError;
 
 /// What kind of file a path is (without following a final symlink).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     File,
@@ -19,12 +19,13 @@ pub enum FileKind {
 }
 
 /// One file's metadata, as recorded in evidence and fixtures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileFacts {
     pub path: PathBuf,
     pub kind: FileKind,
     /// Permission bits, e.g. 0o640.
     #[serde(with = "octal_mode")]
+    #[schemars(with = "String")]
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,

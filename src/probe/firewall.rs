@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Which firewall tool a dump comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tool {
     Nft,
@@ -29,7 +29,7 @@ impl Tool {
 }
 
 /// What one tool printed, or why it could not be asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dump {
     pub tool: Tool,
     /// Where the executable is; `None` when it is not installed.
@@ -117,7 +117,7 @@ pub async fn dump(tool: Tool, deadline: Duration) -> Dump {
 }
 
 /// What the input rules do with new TCP connections to a port.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PortReading {
     pub port: u16,
     /// The first rule that drops or rejects every such connection.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::ProbeError;
 
 /// One socket in state LISTEN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Listener {
     pub addr: IpAddr,
     pub port: u16,

@@ -38,7 +38,7 @@ pub struct MysqlMap {
 }
 
 /// What a check may show of a [`MysqlMap`]: everything but the password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MysqlMapSummary {
     pub path: PathBuf,
     /// Keys set in the file, with their lines.
@@ -189,7 +189,7 @@ pub fn data_file(kind: &str, path: &Path) -> PathBuf {
 }
 
 /// What one line of a regexp/pcre table is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleKind {
     /// `/pattern/flags result`
@@ -200,7 +200,7 @@ pub enum RuleKind {
 }
 
 /// One rule of a regexp_table(5)/pcre_table(5) file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegexpRule {
     pub line: usize,
     pub kind: RuleKind,
@@ -217,7 +217,7 @@ pub struct RegexpRule {
 }
 
 /// A parsed regexp/pcre table: its rules and the lines Postfix would reject.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegexpTable {
     pub rules: Vec<RegexpRule>,
     #[serde(default)]

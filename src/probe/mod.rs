@@ -4,6 +4,7 @@
 pub mod file;
 pub mod firewall;
 pub mod listen;
+pub mod lookup;
 pub mod maildir;
 pub mod maps;
 pub mod mynetworks;

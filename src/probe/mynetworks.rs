@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::probe::postfix::split_list;
 
 /// One `address/prefix` entry of mynetworks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Network {
     /// As written, e.g. `[::1]/128`.
     pub text: String,
@@ -44,7 +44,7 @@ impl Network {
 
 /// mynetworks split into ranges mailcheck can evaluate and entries it cannot (host names,
 /// `/file` names, `type:table` lookups, `!` exclusions).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Mynetworks {
     pub networks: Vec<Network>,
     pub unknown: Vec<String>,

@@ -21,7 +21,7 @@ pub const DEFAULT_PORT: u16 = 3306;
 pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 
 /// Where one entry of `hosts =` points.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Endpoint {
     /// `host`, `host:port`, `inet:host:port`.
@@ -156,7 +156,7 @@ fn parse_template(template: &str) -> Result<TemplateNeeds, String> {
 }
 
 /// Why Postfix sends no query for a key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Suppressed {
     /// The template uses `%d` (or `%1`..) and the key has no domain.
@@ -472,7 +472,9 @@ pub fn tables_in(template: &str) -> Vec<String> {
 
 /// Why the database could not answer. Never carries the password (MySQL's messages name the
 /// user and host only).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DbError {
     #[error("{endpoint} refused the connection (hosts in {})", .source_file.display())]
@@ -602,7 +604,7 @@ fn io_error(endpoint: &Endpoint, source_file: PathBuf, io: &std::io::Error) -> D
 }
 
 /// What the server said when the connection was made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionInfo {
     pub endpoint: String,
     pub server_version: String,
@@ -613,7 +615,7 @@ pub struct SessionInfo {
 }
 
 /// One query's answer: rows of columns, NULL as `None`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueryAnswer {
     pub rows: Vec<Vec<Option<String>>>,
     pub ms: f64,

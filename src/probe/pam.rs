@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One rule of a PAM service file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PamRule {
     /// 1-based line where the rule starts.
     pub line: usize,

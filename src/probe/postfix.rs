@@ -763,3 +763,49 @@ mod tests {
         assert_eq!(r[0].0, "mysql");
     }
 }
+
+/// `postconf -c DIR -h NAME`: the value Postfix computes for a parameter (e.g. mynetworks from
+/// mynetworks_style when main.cf does not set it). Read-only; bounded by `limit`.
+pub async fn postconf_value(
+    config_dir: &Path,
+    name: &str,
+    limit: std::time::Duration,
+) -> Result<String, ProbeError> {
+    let mut cmd = tokio::process::Command::new("postconf");
+    cmd.arg("-c")
+        .arg(config_dir)
+        .args(["-h", name])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    match tokio::time::timeout(limit, cmd.output()).await {
+        Err(_) => Err(ProbeError::Other(format!(
+            "postconf -h {name} did not answer in time"
+        ))),
+        Ok(Err(e)) => Err(ProbeError::Other(format!(
+            "cannot run postconf -h {name}: {e}"
+        ))),
+        Ok(Ok(o)) if !o.status.success() => Err(ProbeError::Other(format!(
+            "postconf -h {name} failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))),
+        Ok(Ok(o)) => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+    }
+}
+
+/// What a `virtual_uid_maps`/`virtual_gid_maps` value says when it is a `static:` map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticId {
+    /// Not `static:N` (a lookup table, or empty).
+    NotStatic,
+    Id(u32),
+    /// `static:` followed by something that is not a number.
+    Invalid,
+}
+
+/// Reads `static:5000`.
+pub fn static_id(value: &str) -> StaticId {
+    match value.trim().strip_prefix("static:") {
+        None => StaticId::NotStatic,
+        Some(n) => n.trim().parse().map_or(StaticId::Invalid, StaticId::Id),
+    }
+}

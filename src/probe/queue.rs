@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// One recipient of a queued message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueuedRecipient {
     pub address: String,
     /// Why delivery was delayed (deferred messages).
@@ -18,7 +18,7 @@ pub struct QueuedRecipient {
 }
 
 /// One queued message as `postqueue -j` describes it (unknown fields ignored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QueuedMessage {
     /// `maildrop`, `incoming`, `active`, `deferred`, `hold` or `corrupt`.
     pub queue_name: String,

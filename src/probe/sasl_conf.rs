@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One `key: value` line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SaslOption {
     pub line: usize,
     pub key: String,

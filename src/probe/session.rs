@@ -1,22 +1,20 @@
 //! The SMTP sessions the network checks judge (RFC 5321, 3207 STARTTLS, 4954 AUTH, 1870 SIZE):
 //! one STARTTLS session per port shared by several checks, and short single-purpose sessions
-//! (AUTH, submission, relay), each recorded as plain data with its transcript. Every session
-//! holds a `Ctx::connections` permit, never sends DATA, and ends with RSET/QUIT.
+//! (AUTH, submission, relay), each recorded as plain data with its transcript. Sessions never
+//! send DATA and end with RSET/QUIT; the caller bounds how many run at once.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 
-use crate::context::{Account, Ctx};
 use crate::net::ConnectError;
-use crate::probe::mynetworks::{self, Mynetworks};
+use crate::probe::mynetworks::Mynetworks;
 use crate::probe::smtp::{
     AuthMechanism, Capabilities, CertInfo, Command, Reply, SmtpClient, SmtpError, Timeouts, TlsInfo,
 };
 use crate::secret::Secret;
+use crate::target::Account;
 
 /// The name mailcheck gives in EHLO (RFC 2606 reserves `.invalid`; the tutorial's server has
 /// no HELO restrictions).
@@ -29,7 +27,9 @@ pub const RELAY_RECIPIENT: &str = "mailcheck-relay-test@example.net";
 const MAX_SOURCES: usize = 6;
 
 /// Which of the server's smtpd services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Service {
     /// The MX port (25): plaintext allowed, STARTTLS offered.
@@ -53,7 +53,7 @@ impl Service {
 // Recorded data
 
 /// What went wrong in one step, coarsely, for the judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// Nothing listens on the port.
@@ -74,7 +74,7 @@ pub enum ErrorKind {
 }
 
 /// The reply to one command, or why there was none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Step {
     Reply {
@@ -210,7 +210,7 @@ impl Step {
 }
 
 /// One X.509 certificate as served, with its validity already measured against the clock.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CertFacts {
     pub subject: String,
@@ -276,7 +276,7 @@ impl CertFacts {
 }
 
 /// What the TLS handshake established.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct TlsFacts {
     /// "TLSv1.3", "TLSv1.2".
@@ -306,7 +306,7 @@ impl TlsFacts {
 
 /// The shared session on one port: greeting, EHLO, the port's plaintext probes, STARTTLS,
 /// EHLO again, QUIT.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct PortSession {
     pub service: Service,
@@ -367,7 +367,7 @@ impl PortSession {
 }
 
 /// Where a short session stopped before its test.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SetupFailure {
     /// "connect", "banner", "EHLO", "STARTTLS", "EHLO after STARTTLS".
@@ -385,7 +385,7 @@ impl SetupFailure {
 }
 
 /// A short session on the submission port: STARTTLS, then AUTH (or not), then MAIL/RCPT.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct LoginSession {
     pub port: u16,
@@ -410,7 +410,7 @@ pub struct LoginSession {
 }
 
 /// One address considered as the source of the relay probe.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SourceCandidate {
     pub address: String,
@@ -421,7 +421,7 @@ pub struct SourceCandidate {
 }
 
 /// The unauthenticated relay probe on the MX port.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct RelayProbe {
     /// mailcheck runs on the server: mynetworks was read and a source picked.
@@ -450,19 +450,7 @@ pub struct RelayProbe {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The run's sessions
-
-/// The sessions of one run, each made once, on first use, and shared.
-#[derive(Default)]
-pub struct Sessions {
-    smtp: OnceCell<Arc<PortSession>>,
-    submission: OnceCell<Arc<PortSession>>,
-    plain: OnceCell<Option<Arc<LoginSession>>>,
-    login: OnceCell<Option<Arc<LoginSession>>>,
-    wrong_password: OnceCell<Option<Arc<LoginSession>>>,
-    unauthenticated: OnceCell<Option<Arc<LoginSession>>>,
-    relay: OnceCell<Arc<RelayProbe>>,
-}
+// The sessions
 
 /// What a short session on the submission port does after STARTTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -479,61 +467,39 @@ pub enum Purpose {
     Unauthenticated,
 }
 
-fn timeouts(ctx: &Ctx) -> Timeouts {
-    ctx.smtp_timeouts()
+/// Where a session connects and how long it waits.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// `None` when the host has no address.
+    pub addr: Option<SocketAddr>,
+    /// `host:port`, for messages when there is no address.
+    pub label: String,
+    /// The name sent in SNI (`--host`).
+    pub server_name: String,
+    pub timeouts: Timeouts,
 }
 
-/// The shared session on `service`'s port.
-pub async fn port(ctx: &Ctx, service: Service) -> Arc<PortSession> {
-    let cell = match service {
-        Service::Smtp => &ctx.network.smtp,
-        Service::Submission => &ctx.network.submission,
-    };
-    cell.get_or_init(|| async { Arc::new(port_session(ctx, service).await) })
-        .await
-        .clone()
-}
-
-/// The short session for `purpose`; `None` without an account (or, except for the wrong
-/// password and the unauthenticated session, without its password).
-pub async fn login(ctx: &Ctx, purpose: Purpose) -> Option<Arc<LoginSession>> {
-    let cell = match purpose {
-        Purpose::PlainAndRelay => &ctx.network.plain,
-        Purpose::Login => &ctx.network.login,
-        Purpose::WrongPassword => &ctx.network.wrong_password,
-        Purpose::Unauthenticated => &ctx.network.unauthenticated,
-    };
-    cell.get_or_init(|| async { login_session(ctx, purpose).await.map(Arc::new) })
-        .await
-        .clone()
-}
-
-/// The unauthenticated relay probe.
-pub async fn relay(ctx: &Ctx) -> Arc<RelayProbe> {
-    ctx.network
-        .relay
-        .get_or_init(|| async { Arc::new(relay_probe(ctx).await) })
-        .await
-        .clone()
-}
-
-async fn port_session(ctx: &Ctx, service: Service) -> PortSession {
-    let port = service.port(&ctx.settings);
+/// The shared session on `service`'s port: greeting, EHLO, the port's plaintext probes,
+/// STARTTLS, EHLO again, QUIT.
+pub async fn port_session(
+    service: Service,
+    port: u16,
+    dial: &Dial,
+    size_limit: u64,
+) -> PortSession {
     let mut s = PortSession {
         service,
         port,
-        size_limit: ctx.settings.message_size_limit,
+        size_limit,
         ..PortSession::default()
     };
-    let Some(addr) = ctx.target.socket_addr(port) else {
-        s.addr = format!("{}:{port}", ctx.target.host);
+    let Some(addr) = dial.addr else {
+        s.addr = dial.label.clone();
         s.banner = Step::error(ErrorKind::Unreachable, "connect", "the host has no address");
         return s;
     };
     s.addr = addr.to_string();
-    // A closed semaphore only means the run is ending; go on without the bound then.
-    let _permit = ctx.connections.acquire().await.ok();
-    let mut client = match SmtpClient::connect(addr, timeouts(ctx)).await {
+    let mut client = match SmtpClient::connect(addr, dial.timeouts).await {
         Ok(c) => c,
         Err(e) => {
             s.banner = Step::from_error(&e);
@@ -542,7 +508,7 @@ async fn port_session(ctx: &Ctx, service: Service) -> PortSession {
     };
     s.banner = Step::reply(client.banner());
     if client.banner().code == 220 {
-        s.converse(&mut client, &ctx.target.host).await;
+        s.converse(&mut client, &dial.server_name).await;
     }
     s.transcript = client.quit().await.lines();
     s
@@ -678,6 +644,104 @@ async fn open(
     Ok(c)
 }
 
+/// What became of one test message: the final reply to DATA, or the step that stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct Sent {
+    pub addr: String,
+    /// The reply to the end of DATA.
+    pub reply: Option<Step>,
+    /// Where the session stopped before DATA was answered.
+    pub failure: Option<SetupFailure>,
+    pub transcript: Vec<String>,
+}
+
+/// Sends `message` from `sender` to `recipient`: plain on the MX port (`auth` = `None`, as
+/// another server delivers), or after STARTTLS and AUTH PLAIN. The opening is the same as
+/// every other session's: no EHLO after a greeting that is not 220.
+pub async fn send_message(
+    dial: &Dial,
+    auth: Option<(&Account, &Secret)>,
+    sender: &str,
+    recipient: &str,
+    message: &[u8],
+) -> Sent {
+    let mut sent = Sent::default();
+    let fail = |step: &str, outcome: Step| SetupFailure {
+        step: step.to_string(),
+        outcome,
+    };
+    let Some(addr) = dial.addr else {
+        sent.addr = dial.label.clone();
+        sent.failure = Some(fail(
+            "connect",
+            Step::error(ErrorKind::Unreachable, "connect", "the host has no address"),
+        ));
+        return sent;
+    };
+    sent.addr = addr.to_string();
+    let tls = auth.map(|_| dial.server_name.as_str());
+    let mut c = match open(addr, None, dial.timeouts, tls).await {
+        Ok(c) => c,
+        Err((f, transcript)) => {
+            sent.failure = Some(f);
+            sent.transcript = transcript;
+            return sent;
+        }
+    };
+    let outcome = transaction(&mut c, auth, sender, recipient, message).await;
+    match outcome {
+        Ok(reply) => sent.reply = Some(reply),
+        Err(f) => sent.failure = Some(f),
+    }
+    sent.transcript = c.quit().await.lines();
+    sent
+}
+
+async fn transaction(
+    c: &mut SmtpClient,
+    auth: Option<(&Account, &Secret)>,
+    sender: &str,
+    recipient: &str,
+    message: &[u8],
+) -> Result<Step, SetupFailure> {
+    let fail = |step: &str, outcome: Step| SetupFailure {
+        step: step.to_string(),
+        outcome,
+    };
+    if let Some((account, password)) = auth {
+        let r = c
+            .auth(AuthMechanism::Plain, &account.address, password)
+            .await;
+        if !matches!(&r, Ok(reply) if reply.code == 235) {
+            return Err(fail("AUTH PLAIN", Step::from_result(&r)));
+        }
+    }
+    let r = c
+        .command(&Command::MailFrom {
+            address: sender.to_string(),
+            params: Vec::new(),
+        })
+        .await;
+    if !matches!(&r, Ok(reply) if reply.is_positive()) {
+        return Err(fail(
+            &format!("MAIL FROM:<{sender}>"),
+            Step::from_result(&r),
+        ));
+    }
+    let r = c.command(&Command::RcptTo(recipient.to_string())).await;
+    if !matches!(&r, Ok(reply) if reply.is_positive()) {
+        return Err(fail(
+            &format!("RCPT TO:<{recipient}>"),
+            Step::from_result(&r),
+        ));
+    }
+    match c.data(message).await {
+        Ok(reply) => Ok(Step::reply(&reply)),
+        Err(e) => Err(fail("DATA", Step::from_error(&e))),
+    }
+}
+
 /// A password that is certainly wrong: random, and different from the real one.
 fn wrong_password(real: Option<&Secret>) -> Secret {
     use std::hash::{BuildHasher, Hasher};
@@ -695,8 +759,13 @@ fn wrong_password(real: Option<&Secret>) -> Secret {
     }
 }
 
-async fn login_session(ctx: &Ctx, purpose: Purpose) -> Option<LoginSession> {
-    let account: &Account = ctx.account.as_ref()?;
+/// The short submission session for `purpose`; `None` when it needs the account's password
+/// and there is none.
+pub async fn login_session(
+    dial: &Dial,
+    account: &Account,
+    purpose: Purpose,
+) -> Option<LoginSession> {
     let (mechanism, password) = match purpose {
         Purpose::PlainAndRelay => (Some(AuthMechanism::Plain), account.password.clone()?),
         Purpose::Login => (Some(AuthMechanism::Login), account.password.clone()?),
@@ -706,7 +775,7 @@ async fn login_session(ctx: &Ctx, purpose: Purpose) -> Option<LoginSession> {
         ),
         Purpose::Unauthenticated => (None, Secret::new(String::new())),
     };
-    let port = ctx.settings.submission_port;
+    let port = dial.addr.map(|a| a.port()).unwrap_or_default();
     let mut s = LoginSession {
         port,
         user: account.address.clone(),
@@ -715,8 +784,8 @@ async fn login_session(ctx: &Ctx, purpose: Purpose) -> Option<LoginSession> {
         sender: account.address.clone(),
         ..LoginSession::default()
     };
-    let Some(addr) = ctx.target.socket_addr(port) else {
-        s.addr = format!("{}:{port}", ctx.target.host);
+    let Some(addr) = dial.addr else {
+        s.addr = dial.label.clone();
         s.setup_failure = Some(SetupFailure {
             step: "connect".into(),
             outcome: Step::error(ErrorKind::Unreachable, "connect", "the host has no address"),
@@ -724,8 +793,7 @@ async fn login_session(ctx: &Ctx, purpose: Purpose) -> Option<LoginSession> {
         return Some(s);
     };
     s.addr = addr.to_string();
-    let _permit = ctx.connections.acquire().await.ok();
-    let mut c = match open(addr, None, timeouts(ctx), Some(&ctx.target.host)).await {
+    let mut c = match open(addr, None, dial.timeouts, Some(&dial.server_name)).await {
         Ok(c) => c,
         Err((f, transcript)) => {
             s.setup_failure = Some(f);
@@ -791,52 +859,41 @@ impl LoginSession {
     }
 }
 
-/// mynetworks as Postfix uses it: main.cf's value, or (when unset, Postfix computes it from
-/// mynetworks_style) what `postconf -h mynetworks` prints.
-async fn read_mynetworks(ctx: &Ctx) -> Result<String, String> {
-    let cfg = ctx.postfix().await.map_err(|e| e.to_string())?;
-    if cfg.main.raw("mynetworks").is_some() {
-        return Ok(cfg.get("mynetworks"));
-    }
-    let mut cmd = tokio::process::Command::new("postconf");
-    cmd.arg("-c")
-        .arg(&cfg.config_dir)
-        .args(["-h", "mynetworks"])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    match tokio::time::timeout(ctx.settings.timeouts.socket, cmd.output()).await {
-        Err(_) => Err("postconf -h mynetworks did not answer in time".into()),
-        Ok(Err(e)) => Err(format!("cannot run postconf -h mynetworks: {e}")),
-        Ok(Ok(o)) if !o.status.success() => Err(format!(
-            "postconf -h mynetworks failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Ok(Ok(o)) => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
-    }
+/// What the relay probe needs to know: where the server is and, on the server itself,
+/// mynetworks as Postfix uses it and this machine's addresses.
+#[derive(Debug, Clone)]
+pub struct RelaySetup {
+    pub dial: Dial,
+    /// `Some` when mailcheck runs on the server: the effective mynetworks, or why it could not
+    /// be read.
+    pub mynetworks: Option<Result<String, String>>,
+    pub local_addresses: Vec<IpAddr>,
 }
 
-async fn relay_probe(ctx: &Ctx) -> RelayProbe {
-    let port = ctx.settings.smtp_port;
+/// The unauthenticated relay probe on the MX port, from a source outside mynetworks when
+/// mailcheck runs on the server.
+pub async fn relay_probe(setup: &RelaySetup) -> RelayProbe {
+    let port = setup.dial.addr.map(|a| a.port()).unwrap_or_default();
     let mut p = RelayProbe {
-        local: ctx.target.local,
+        local: setup.mynetworks.is_some(),
         sender: RELAY_SENDER.to_string(),
         recipient: RELAY_RECIPIENT.to_string(),
         ..RelayProbe::default()
     };
     // Where to connect, and from where.
     let mut routes: Vec<(SocketAddr, Option<IpAddr>)> = Vec::new();
-    if ctx.target.local {
-        let value = match read_mynetworks(ctx).await {
-            Ok(v) => v,
+    if let Some(mynetworks) = &setup.mynetworks {
+        let value = match mynetworks {
+            Ok(v) => v.clone(),
             Err(e) => {
-                p.mynetworks_problem = Some(e);
+                p.mynetworks_problem = Some(e.clone());
                 return p;
             }
         };
         let nets = Mynetworks::parse(&value);
         p.mynetworks = Some(value);
         p.unknown_entries = nets.unknown.clone();
-        for ip in mynetworks::local_addresses() {
+        for ip in setup.local_addresses.iter().copied() {
             p.candidates.push(SourceCandidate {
                 address: ip.to_string(),
                 inside: nets.matching(ip).map(|n| n.text.clone()),
@@ -870,7 +927,7 @@ async fn relay_probe(ctx: &Ctx) -> RelayProbe {
             return p;
         }
     } else {
-        match ctx.target.socket_addr(port) {
+        match setup.dial.addr {
             Some(a) => {
                 p.peer_loopback = a.ip().is_loopback();
                 routes.push((a, None));
@@ -881,11 +938,10 @@ async fn relay_probe(ctx: &Ctx) -> RelayProbe {
             }
         }
     }
-    let _permit = ctx.connections.acquire().await.ok();
     let mut client = None;
     for (addr, source) in routes {
         p.addr = addr.to_string();
-        match open(addr, source, timeouts(ctx), None).await {
+        match open(addr, source, setup.dial.timeouts, None).await {
             Ok(c) => {
                 p.source = source.map(|s| s.to_string());
                 client = Some(c);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// One directory below the root and its owner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DirOwner {
     pub path: PathBuf,
     /// 1 = directly below the root.
@@ -22,7 +22,7 @@ pub struct DirOwner {
 }
 
 /// A path that could not be examined.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unreadable {
     pub path: PathBuf,
     pub message: String,
@@ -31,7 +31,7 @@ pub struct Unreadable {
 }
 
 /// The directories of a tree, down to a depth.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DirTree {
     pub dirs: Vec<DirOwner>,
     #[serde(default)]

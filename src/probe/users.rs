@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uzers::os::unix::{GroupExt, UserExt};
 
 /// One user account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserFacts {
     pub name: String,
     pub uid: u32,
@@ -19,7 +19,7 @@ pub struct UserFacts {
 }
 
 /// One group, with its supplementary members as listed in the group database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupFacts {
     pub name: String,
     pub gid: u32,

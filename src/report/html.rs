@@ -103,8 +103,8 @@ pub fn render(report: &RunReport) -> String {
             if let Some(fix) = &r.fix {
                 let _ = writeln!(out, "<p class=\"fix\"><b>Fix:</b> {}</p>", esc(fix));
             }
-            if !r.verdict.evidence.is_null() {
-                let ev = serde_json::to_string_pretty(&r.verdict.evidence).unwrap_or_default();
+            if !r.evidence.is_null() {
+                let ev = serde_json::to_string_pretty(&r.evidence).unwrap_or_default();
                 let _ = writeln!(out, "<pre>{}</pre>", esc(&ev));
             }
             let _ = writeln!(out, "</details>");

@@ -90,7 +90,7 @@ fn document<'a>(report: &'a RunReport, baseline: Option<&'a super::baseline::Dif
                 title: &r.title,
                 status: r.verdict.status,
                 message: &r.verdict.message,
-                evidence: &r.verdict.evidence,
+                evidence: &r.evidence,
                 fix: r.fix.as_deref(),
                 duration_ms: millis(r.duration),
             })

@@ -35,10 +35,8 @@ pub fn render(report: &RunReport) -> String {
             if r.verdict.status == Status::Warn {
                 out.insert_str(0, "WARNING: ");
             }
-            if r.verdict.status != Status::Pass && !r.verdict.evidence.is_null() {
-                out.push_str(
-                    &serde_json::to_string_pretty(&r.verdict.evidence).unwrap_or_default(),
-                );
+            if r.verdict.status != Status::Pass && !r.evidence.is_null() {
+                out.push_str(&serde_json::to_string_pretty(&r.evidence).unwrap_or_default());
                 out.push('\n');
             }
             case.set_system_out(out);

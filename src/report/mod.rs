@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod nagios;
 pub mod prometheus;
+pub mod record;
 pub mod tap;
 
 use std::time::{Duration, SystemTime};
@@ -61,6 +62,8 @@ pub struct RunReport {
     pub account: Option<String>,
     pub started: SystemTime,
     pub duration: Duration,
+    /// What the run could do (on the server, account, password, test mail).
+    pub abilities: crate::runner::Abilities,
     pub results: Vec<CheckResult>,
 }
 
@@ -73,7 +76,7 @@ impl RunReport {
     pub fn redact(&mut self, redactor: &Redactor) {
         for r in &mut self.results {
             r.verdict.message = redactor.redact(&r.verdict.message);
-            redactor.redact_json(&mut r.verdict.evidence);
+            redactor.redact_json(&mut r.evidence);
             if let Some(f) = &mut r.fix {
                 *f = redactor.redact(f);
             }

@@ -59,10 +59,10 @@ pub fn render(report: &RunReport) -> String {
         .iter()
         .filter_map(|r| {
             r.verdict
-                .evidence
-                .get("certificate_days_left")?
-                .as_f64()
-                .map(|d| (r.id.clone(), d))
+                .metrics
+                .iter()
+                .find(|(n, _)| n == "certificate_days_left")
+                .map(|(_, d)| (r.id.clone(), *d))
         })
         .collect();
     if !certs.is_empty() {

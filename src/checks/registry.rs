@@ -1,0 +1,54 @@
+//! Every check kind, registered once. The catalogue finds a check's `[probe] kind` here (by
+//! family and name); nothing else lists kinds. A kind's name, file and type agree:
+//! `checks/smtp/banner.rs` holds `Banner`, named `banner` in `checks/smtp/*.toml`.
+
+use super::kind::{ErasedKind, KindMeta};
+
+crate::register_kinds![
+    // smtp
+    crate::checks::smtp::banner::Banner,
+    // tls
+    crate::checks::tls::certificate::Certificate,
+    crate::checks::tls::starttls::Starttls,
+    // auth
+    crate::checks::auth::wrong_password_refused::WrongPasswordRefused,
+    crate::checks::auth::login_works::LoginWorks,
+    crate::checks::auth::mechanisms_offered::MechanismsOffered,
+    // relay
+    crate::checks::relay::authenticated_accepted::AuthenticatedAccepted,
+    crate::checks::relay::unauthenticated_refused::UnauthenticatedRefused,
+    // submission
+    crate::checks::submission::auth_required::AuthRequired,
+    crate::checks::submission::tls_required::TlsRequired,
+    crate::checks::submission::listening::Listening,
+    // size
+    crate::checks::size::oversize_refused::OversizeRefused,
+    crate::checks::size::advertised::Advertised,
+    // delivery
+    crate::checks::delivery::attachment_ban::AttachmentBan,
+    crate::checks::delivery::via::Via,
+    // postfix
+    // fs
+    // mysql
+    // sasl
+    // system
+    // queue
+];
+
+/// The kind named `name` in `family`.
+pub fn find(family: &str, name: &str) -> Option<&'static dyn ErasedKind> {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.meta().family() == family && k.meta().name() == name)
+}
+
+/// The names of `family`'s kinds (for the error on an unknown kind).
+pub fn names(family: &str) -> Vec<String> {
+    KINDS
+        .iter()
+        .map(|k| k.meta())
+        .filter(|m: &KindMeta| m.family() == family)
+        .map(|m| m.name())
+        .collect()
+}

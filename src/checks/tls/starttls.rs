@@ -1,0 +1,100 @@
+//! T29: STARTTLS on a port (RFC 3207), and EHLO again after it
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::kind::{Kind, Unobserved};
+use crate::facts::Facts;
+use crate::probe::session::{ErrorKind, PortSession, Service, Step};
+use crate::verdict::Verdict;
+
+/// T29 STARTTLS: which port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Observation {
+    pub session: PortSession,
+}
+
+/// T29: the kind.
+pub struct Starttls;
+
+impl Kind for Starttls {
+    type Spec = Spec;
+    type Observation = Observation;
+
+    async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+        let session = facts.port_session(spec.service).await;
+        Ok(Observation {
+            session: (*session).clone(),
+        })
+    }
+
+    fn judge(_spec: &Spec, o: &Observation) -> Verdict {
+        starttls_verdict(&o.session)
+    }
+}
+
+fn starttls_verdict(s: &PortSession) -> Verdict {
+    let addr = &s.addr;
+    if let Some(why) = s.not_greeted() {
+        return Verdict::error(format!("could not get to STARTTLS: {why}"));
+    }
+    let Some(starttls) = &s.starttls else {
+        // The plaintext probes before STARTTLS may have ended the session.
+        let before = [&s.mail_before_tls, &s.size_at_limit, &s.size_over_limit];
+        if let Some(Some(st)) = before
+            .iter()
+            .find(|st| st.as_ref().is_some_and(|x| x.code().is_none()))
+        {
+            return Verdict::error(format!(
+                "{addr}: the session ended before STARTTLS: {}",
+                st.describe()
+            ));
+        }
+        return Verdict::fail(format!(
+            "{addr}: EHLO does not offer STARTTLS (it offers {})",
+            s.capabilities().keywords().join(" ")
+        ))
+        .with_fix("in main.cf set smtpd_use_tls = yes (or smtpd_tls_security_level = may) with smtpd_tls_cert_file and smtpd_tls_key_file naming a readable certificate and key, then `postfix reload`; /var/log/mail.log says why TLS is off");
+    };
+    match starttls {
+        Step::Reply { code: 220, .. } => {}
+        Step::Reply { .. } => {
+            return Verdict::fail(format!(
+                "{addr}: STARTTLS is offered but answered `{}`",
+                starttls.describe()
+            ))
+            .with_fix("Postfix cannot load its certificate or key: check smtpd_tls_cert_file/smtpd_tls_key_file and the log");
+        }
+        Step::Error {
+            kind: ErrorKind::Tls,
+            message,
+            ..
+        } => {
+            return Verdict::fail(format!("{addr}: {message}"))
+                .with_fix("check the certificate and key in smtpd_tls_cert_file, and smtpd_tls_protocols / smtpd_tls_mandatory_protocols (TLS 1.2 or newer must be allowed)");
+        }
+        Step::Error { message, .. } => return Verdict::error(format!("{addr}: {message}")),
+    }
+    let tls = s.tls.clone().unwrap_or_default();
+    let negotiated = format!("{} {}", tls.protocol, tls.cipher);
+    match &s.ehlo_tls {
+        Some(st) if st.code() == Some(250) => Verdict::pass(format!(
+            "{addr}: STARTTLS → {negotiated}; EHLO again answers 250 (TLS below 1.2: not measured)"
+        )),
+        Some(st @ Step::Reply { .. }) => Verdict::fail(format!(
+            "{addr}: after STARTTLS ({negotiated}) EHLO answered `{}`",
+            st.describe()
+        )),
+        Some(st) => Verdict::error(format!(
+            "{addr}: after STARTTLS ({negotiated}): {}",
+            st.describe()
+        )),
+        None => Verdict::error(format!("{addr}: no EHLO after STARTTLS")),
+    }
+}
