@@ -283,7 +283,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         (None, None) => None,
     };
     let baseline = match &args.baseline {
-        Some(p) => Some(report::baseline::load(p).map_err(Usage)?),
+        Some(p) => Some(report::baseline::load(p).map_err(|e| Usage(e.to_string()))?),
         None => None,
     };
     let mut settings = file

@@ -30,7 +30,9 @@ fn judge(cat: &Catalogue, id: &str, e: &RecordEntry) -> Result<Verdict, Failed> 
         return Err("has neither an observation nor `unobserved`".into());
     };
     match &check.probe {
-        ProbeSpec::Kind(p) => p.judge_recorded(o.clone()).map_err(|e| e.to_string().into()),
+        ProbeSpec::Kind(p) => p
+            .judge_recorded(o.clone())
+            .map_err(|e| e.to_string().into()),
         ProbeSpec::Legacy(p) => {
             mailcheck::checks::judge_recorded(p, o.clone()).map_err(|e| e.into())
         }

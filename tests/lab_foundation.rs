@@ -22,7 +22,7 @@ fn clean_lab_passes_every_check() {
         bad.join("\n")
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.json["schema_version"], 1);
+    assert_eq!(out.json["schema_version"], 2);
     assert_eq!(out.json["target"]["host"], g.lab.hostname.as_str());
 }
 

@@ -53,7 +53,7 @@ fn clean_lab_passes_every_network_check() {
     expect(&out, "smtp.banner", "pass", &[host, "myhostname"]);
     expect(&out, "tls.starttls-25", "pass", &["TLSv1."]);
     expect(&out, "relay.unauthenticated-refused", "pass", &["from ::1"]);
-    let days = &out.check("tls.certificate")["evidence"]["certificate_days_left"];
+    let days = &out.check("tls.certificate")["evidence"]["served"][0]["cert"]["days_left"];
     assert!(days.as_i64().unwrap() > 30, "{days}");
     // Passing checks carry no transcript; nothing holds the password.
     assert!(!out.stdout.contains(&g.lab.password));
@@ -122,7 +122,7 @@ fn t29_expired_certificate_fails() {
     let out = g.run(&["--only", "tls.certificate"]);
     g.restore();
     expect(&out, "tls.certificate", "fail", &["expired on 2021-01-01"]);
-    let days = &out.check("tls.certificate")["evidence"]["certificate_days_left"];
+    let days = &out.check("tls.certificate")["evidence"]["served"][0]["cert"]["days_left"];
     assert!(days.as_i64().unwrap() < 0, "{days}");
 }
 

@@ -200,7 +200,7 @@ async fn close_during_tls_is_an_error_and_the_other_checks_still_run() {
     );
     r.expect("size.oversize-refused", "pass", &["552"]);
     assert!(
-        r.check("tls.starttls-25")["evidence"]["transcript"].is_array(),
+        r.check("tls.starttls-25")["evidence"]["session"]["transcript"].is_array(),
         "a failing check carries its transcript"
     );
     assert_bounded(&r);

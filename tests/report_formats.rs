@@ -103,7 +103,7 @@ fn json_golden_and_schema() {
     golden("run.json", &text);
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reports/schema-v1.json"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reports/schema-v2.json"),
         )
         .unwrap(),
     )

@@ -1,4 +1,4 @@
-//! Every JSON report validates against reports/schema-v1.json: a run on the lab, and runs
+//! Every JSON report validates against reports/schema-v2.json: a run on the lab, and runs
 //! where checks are skipped for want of an account.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
@@ -7,7 +7,7 @@
 mod lab;
 
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(lab::repo().join("reports/schema-v1.json")).unwrap();
+    let text = std::fs::read_to_string(lab::repo().join("reports/schema-v2.json")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     jsonschema::validator_for(&schema).expect("schema compiles")
 }
@@ -20,7 +20,7 @@ fn assert_valid(v: &serde_json::Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "report does not match schema-v1:\n{}\n{v:#}",
+        "report does not match schema-v2:\n{}\n{v:#}",
         errors.join("\n")
     );
     // Counts agree with the list.
@@ -39,7 +39,7 @@ fn lab_run_matches_schema() {
 
 #[test]
 fn schema_rejects_a_report_missing_a_field() {
-    let bad = serde_json::json!({"schema_version": 1, "checks": []});
+    let bad = serde_json::json!({"schema_version": 2, "checks": []});
     assert!(!schema().is_valid(&bad));
 }
 

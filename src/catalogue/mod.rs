@@ -234,6 +234,56 @@ mod tests {
         assert_eq!(topological(cat.checks()).len(), cat.checks().len());
     }
 
+    fn camel(stem: &str) -> String {
+        stem.split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kind_names_agree_with_files_types_and_check_ids() {
+        for k in crate::checks::registry::KINDS {
+            let m = k.meta();
+            assert_eq!(m.type_name(), camel(m.file()), "{}", m.type_path);
+        }
+        let cat = Catalogue::embedded().expect("embedded checks load");
+        for c in cat.checks() {
+            let ProbeSpec::Kind(p) = &c.probe else {
+                continue;
+            };
+            let m = p.meta();
+            assert_eq!(m.family(), c.family, "{}: kind {}", c.id, m.type_path);
+            let name = c.id.split_once('.').map(|x| x.1).unwrap_or("");
+            let kind = m.name();
+            assert!(
+                name == kind
+                    || name.starts_with(&format!("{kind}-"))
+                    || name.ends_with(&format!("-{kind}")),
+                "{}: kind `{kind}` does not agree with the check's name",
+                c.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_mistyped_spec_value_fails_at_load_naming_file_and_key() {
+        let src = "id = \"smtp.banner\"\nrequirement = \"T1\"\ntitle = \"t\"\nscope = \"remote\"\n[probe]\nkind = \"banner\"\nbogus = 1\n[doc]\nwhy = \"w\"\nfix = \"f\"\nrefs = [\"r\"]\n";
+        let err = Catalogue::from_sources([("smtp/banner.toml", src)]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("smtp/banner.toml") && text.contains("bogus"),
+            "{text}"
+        );
+        let src = src.replace("kind = \"banner\"\nbogus = 1", "kind = \"no-such-kind\"");
+        let err = Catalogue::from_sources([("smtp/banner.toml", src.as_str())]).unwrap_err();
+        assert!(err.to_string().contains("no-such-kind"), "{err}");
+    }
+
     const DOC: &str = "[doc]\nwhy = \"w\"\nfix = \"f\"\nrefs = [\"r\"]\n";
 
     fn check_src(id: &str, needs: &str) -> String {

@@ -201,6 +201,12 @@ impl KindMeta {
 /// The registry's adapter from a `Kind` to `ErasedKind`.
 pub struct Registered<K>(PhantomData<fn() -> K>);
 
+impl<K> Default for Registered<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<K> Registered<K> {
     pub const fn new() -> Self {
         Registered(PhantomData)

@@ -47,22 +47,41 @@ pub struct Diff {
 /// The earlier report: `(started, id -> (status, message))`.
 pub type Baseline = (String, BTreeMap<String, (Status, String)>);
 
-/// Reads an earlier `--format json` report.
-pub fn load(path: &Path) -> Result<Baseline, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read --baseline {}: {e}", path.display()))?;
-    let old: OldReport = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "--baseline {} is not a mailcheck JSON report: {e}",
-            path.display()
-        )
+/// Why `--baseline` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read --baseline {}: {source}", .path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--baseline {} is not a mailcheck JSON report: {source}", .path.display())]
+    NotAReport {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("--baseline {} has schema_version {version}; this mailcheck reads 1 and 2", .path.display())]
+    Version {
+        path: std::path::PathBuf,
+        version: u32,
+    },
+}
+
+/// Reads an earlier `--format json` report (schema version 1 or 2).
+pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BaselineError::Read {
+        path: path.to_path_buf(),
+        source: e,
     })?;
-    if old.schema_version != 1 {
-        return Err(format!(
-            "--baseline {} has schema_version {}; this mailcheck reads 1",
-            path.display(),
-            old.schema_version
-        ));
+    let old: OldReport = serde_json::from_str(&text).map_err(|e| BaselineError::NotAReport {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    if !(1..=2).contains(&old.schema_version) {
+        return Err(BaselineError::Version {
+            path: path.to_path_buf(),
+            version: old.schema_version,
+        });
     }
     let checks = old
         .checks

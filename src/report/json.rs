@@ -1,12 +1,12 @@
-//! JSON report, schema version 1 (reports/schema-v1.json). These wire types are frozen:
-//! a breaking change bumps `schema_version`.
+//! JSON report, schema version 2 (reports/schema-v2.json; each check's evidence per kind in
+//! reports/schemas/). These wire types are frozen: a breaking change bumps `schema_version`.
 
 use serde::Serialize;
 
 use super::{RunReport, Summary, millis};
 use crate::verdict::Status;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -41,6 +41,8 @@ struct CheckEntry<'a> {
     status: Status,
     message: &'a str,
     evidence: &'a serde_json::Value,
+    observed: bool,
+    blocked_by: Option<&'a crate::runner::BlockedBy>,
     fix: Option<&'a str>,
     duration_ms: u64,
 }
@@ -91,6 +93,8 @@ fn document<'a>(report: &'a RunReport, baseline: Option<&'a super::baseline::Dif
                 status: r.verdict.status,
                 message: &r.verdict.message,
                 evidence: &r.evidence,
+                observed: r.observed,
+                blocked_by: r.blocked_by.as_ref(),
                 fix: r.fix.as_deref(),
                 duration_ms: millis(r.duration),
             })

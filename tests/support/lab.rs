@@ -174,7 +174,7 @@ impl LabGuard {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
-        assert_schema_v1(&json);
+        assert_schema_v2(&json);
         RunOutput {
             code: out.status.code().unwrap_or(-1),
             json,
@@ -245,17 +245,37 @@ pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }
 
-/// Every JSON report a lab test sees must match reports/schema-v1.json.
-pub fn assert_schema_v1(v: &serde_json::Value) {
-    let text = std::fs::read_to_string(repo().join("reports/schema-v1.json")).expect("schema");
-    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(v)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not match schema-v1: {errors:?}"
-    );
+/// Every JSON report a lab test sees must match reports/schema-v2.json, and each observed
+/// check's evidence the schema of its kind (reports/schemas/).
+pub fn assert_schema_v2(v: &serde_json::Value) {
+    let load = |p: PathBuf| -> serde_json::Value {
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        serde_json::from_str(&text).expect("schema is JSON")
+    };
+    let validate = |schema: &serde_json::Value, v: &serde_json::Value, what: &str| {
+        let validator = jsonschema::validator_for(schema).expect("schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(v)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{what} does not match its schema: {errors:?}"
+        );
+    };
+    validate(&load(repo().join("reports/schema-v2.json")), v, "report");
+    let cat = mailcheck::catalogue::Catalogue::embedded().expect("catalogue");
+    for c in v["checks"].as_array().into_iter().flatten() {
+        if c["observed"] != true {
+            continue;
+        }
+        let id = c["id"].as_str().unwrap_or("");
+        let Some(check) = cat.get(id) else { continue };
+        let mailcheck::catalogue::ProbeSpec::Kind(p) = &check.probe else {
+            continue;
+        };
+        let m = p.meta();
+        let file = repo().join(format!("reports/schemas/{}.{}.json", m.family(), m.name()));
+        validate(&load(file), &c["evidence"], &format!("{id}'s evidence"));
+    }
 }

@@ -44,7 +44,8 @@ impl Kind for MechanismsOffered {
         let s = &o.submission;
         let addr = &s.addr;
         let offered = s.tls_capabilities().auth_mechanisms();
-        let v = if let Some(why) = s.not_greeted() {
+        
+        if let Some(why) = s.not_greeted() {
             Verdict::error(format!("could not reach EHLO after STARTTLS: {why}"))
         } else if s.ehlo_tls.as_ref().and_then(Step::code) != Some(250) {
             let why = s
@@ -84,8 +85,7 @@ impl Kind for MechanismsOffered {
                     o.smtp.as_ref().map(note_on_mx).unwrap_or_default()
                 ))
             }
-        };
-        v
+        }
     }
 }
 

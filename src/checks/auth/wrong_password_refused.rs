@@ -40,7 +40,8 @@ impl Kind for WrongPasswordRefused {
         let a = &o.session;
         let (addr, user) = (&a.addr, &a.user);
         let m = a.mechanism.clone().unwrap_or_default();
-        let v = match (&a.setup_failure, &a.auth) {
+        
+        match (&a.setup_failure, &a.auth) {
             (Some(f), _) => Verdict::error(format!(
                 "could not get to AUTH on {addr}: {}",
                 f.describe()
@@ -66,7 +67,6 @@ impl Kind for WrongPasswordRefused {
                 )),
                 None => Verdict::error(format!("AUTH {m} on {addr}: {}", step.describe())),
             },
-        };
-        v
+        }
     }
 }

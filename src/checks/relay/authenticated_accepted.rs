@@ -46,7 +46,8 @@ impl Kind for AuthenticatedAccepted {
         } else {
             a.foreign_recipient.clone()
         };
-        let v = if let Some(f) = &a.setup_failure {
+        
+        if let Some(f) = &a.setup_failure {
             Verdict::error(format!("could not get to AUTH on {addr}: {}", f.describe()))
         } else if a.auth.as_ref().and_then(Step::code) != Some(235) {
             Verdict::error(format!(
@@ -88,7 +89,6 @@ impl Kind for AuthenticatedAccepted {
                 Some(st) => Verdict::error(format!("after AUTH, RCPT TO:<{rcpt}>: {}", st.describe())),
                 None => Verdict::error(format!("after AUTH, RCPT TO:<{rcpt}> was not sent")),
             }
-        };
-        v
+        }
     }
 }

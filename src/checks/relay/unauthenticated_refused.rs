@@ -34,8 +34,8 @@ impl Kind for UnauthenticatedRefused {
 
     fn judge(_spec: &Spec, o: &Observation) -> Verdict {
         let p = &o.probe;
-        let v = unauthenticated_verdict(p);
-        v
+        
+        unauthenticated_verdict(p)
     }
 }
 

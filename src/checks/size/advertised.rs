@@ -63,7 +63,8 @@ impl Kind for Advertised {
             _ => String::new(),
         };
         let fix = format!("set `message_size_limit = {want}` in main.cf, then `postfix reload`");
-        let v = if let Some(why) = s.not_greeted() {
+        
+        if let Some(why) = s.not_greeted() {
             Verdict::error(format!("could not read EHLO: {why}"))
         } else {
             match caps.size() {
@@ -93,7 +94,6 @@ impl Kind for Advertised {
                     None => Verdict::pass(format!("EHLO on {addr} announces SIZE {n}")),
                 },
             }
-        };
-        v
+        }
     }
 }

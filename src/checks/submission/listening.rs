@@ -79,7 +79,8 @@ impl Kind for Listening {
             };
             return v.with_fix("uncomment the `submission inet n - - - - smtpd` line and its -o options in /etc/postfix/master.cf, then `postfix reload`");
         }
-        let v = match &s.ehlo {
+        
+        match &s.ehlo {
             Some(st) if st.code() == Some(250) => Verdict::pass(format!(
                 "{} greets `{}`; EHLO answers 250",
                 s.addr,
@@ -90,7 +91,6 @@ impl Kind for Listening {
             }
             Some(st) => Verdict::error(format!("{}: EHLO: {}", s.addr, st.describe())),
             None => Verdict::error(format!("{}: no EHLO was sent", s.addr)),
-        };
-        v
+        }
     }
 }

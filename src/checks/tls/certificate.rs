@@ -186,8 +186,8 @@ fn judge_served(spec: &Spec, o: &Observation) -> Verdict {
     if !notes.is_empty() {
         pass.push_str(&format!("; {}", notes.join("; ")));
     }
-    let v = worst_of(findings, &pass);
-    v
+    
+    worst_of(findings, &pass)
 }
 
 /// One port's served leaf certificate.
