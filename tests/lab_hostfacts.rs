@@ -599,7 +599,7 @@ fn running_daemon_ids_resolve() {
     // master, and not in the future.
     let me = procfs::process(std::process::id()).unwrap();
     let now_ms = i64::try_from(
-        std::time::SystemTime::now()
+        mailcheck::clock::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis(),

@@ -362,7 +362,7 @@ mod tests {
     #[test]
     fn cmdline_words() {
         assert_eq!(
-            parse_cmdline(b"/usr/sbin/saslauthd\0-a\0pam\0\0-n\05\0"),
+            parse_cmdline(b"/usr/sbin/saslauthd\0-a\0pam\0\0-n\x005\0"),
             vec!["/usr/sbin/saslauthd", "-a", "pam", "", "-n", "5"]
         );
         assert!(parse_cmdline(b"").is_empty());
