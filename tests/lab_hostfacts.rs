@@ -555,6 +555,7 @@ fn mariadb_with_skip_networking_while_maps_say_127_0_0_1() {
 fn certificate_file_with_a_key_that_is_not_its_own() {
     let mut g = Lab::lock();
     let backup = std::fs::read(CERT).unwrap();
+    let mtime = String::from_utf8(sh(&format!("stat -c %.9Y {CERT}")).stdout).unwrap();
     let dir = std::env::temp_dir().join(format!("mailcheck-hostfacts-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let other = dir.join("other.key");
@@ -575,6 +576,8 @@ fn certificate_file_with_a_key_that_is_not_its_own() {
         t.key_matches_leaf
     );
     std::fs::write(CERT, &backup).unwrap();
+    // The same bytes and mtime as before: running smtpds see no change.
+    sh(&format!("touch -d @{} {CERT}", mtime.trim()));
     let _ = std::fs::remove_dir_all(&dir);
     g.restore();
     let t = tls_material::observe(Path::new(CERT), Path::new(CERT));

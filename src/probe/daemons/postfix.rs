@@ -255,6 +255,15 @@ fn refs_into(value: &str, depth: usize, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
+/// Parameters naming a database Postfix writes itself (TLS session caches, the address
+/// verification and postscreen caches): not configuration, so not watched.
+fn is_cache(param: &str) -> bool {
+    param.ends_with("_cache_database")
+        || param.ends_with("_cache_map")
+        || param.ends_with("_cache_name")
+        || param == "address_verify_map"
+}
+
 /// The files `cfg` names, with where and how Postfix reads them (no I/O). The Cyrus SASL file
 /// is `<dir>/<smtpd_sasl_path>.conf` for each directory of cyrus_sasl_config_path (Debian:
 /// /etc/postfix/sasl when empty).
@@ -279,7 +288,7 @@ pub fn named_files(cfg: &PostfixConfig) -> Vec<(PathBuf, String, Option<String>,
             out.push((path, format!("{source} ({kind})"), Some(kind), read));
         }
     };
-    for name in cfg.main.settings.keys() {
+    for name in cfg.main.settings.keys().filter(|n| !is_cache(n)) {
         add_tables(&cfg.get(name), &format!("main.cf: {name}"));
     }
     for s in &cfg.master.services {
@@ -550,6 +559,15 @@ mod tests {
         let c = cfg(
             "alias_maps = hash:/etc/aliases\nmime_header_checks = regexp:/etc/postfix/mime_header_checks\nvirtual_alias_maps = proxy:mysql:/etc/postfix/mysql_virtual_alias_maps.cf, unionmap:{cidr:/etc/postfix/a.cidr, lmdb:/etc/postfix/b}\nvirtual_uid_maps = static:5000\nsmtpd_tls_cert_file = /etc/ssl/self-signed/server.pem\nmyorigin = /etc/mailname\n",
             "submission inet n - - - - smtpd\n  -o smtpd_recipient_restrictions=check_recipient_access,pcre:/etc/postfix/sub.pcre\n",
+        );
+        let caches = cfg(
+            "smtp_tls_session_cache_database = btree:${data_directory}/smtp_scache\naddress_verify_map = btree:$data_directory/verify_cache\n",
+            "",
+        );
+        assert_eq!(
+            named_files(&caches).len(),
+            3,
+            "main.cf, master.cf, smtpd.conf only"
         );
         let f = named_files(&c);
         let find = |p: &str| {
