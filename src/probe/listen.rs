@@ -36,7 +36,7 @@ const TCP_LISTEN: &str = "0A";
 
 /// `0100007F:0019` → 127.0.0.1:25. The kernel prints each 32-bit word of the address in host
 /// byte order.
-fn parse_endpoint(s: &str) -> Option<(IpAddr, u16)> {
+pub(crate) fn parse_endpoint(s: &str) -> Option<(IpAddr, u16)> {
     let (addr, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let words: Option<Vec<[u8; 4]>> = addr

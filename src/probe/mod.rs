@@ -1,6 +1,8 @@
 //! Probes observe the server (network, files, processes, database) and return plain data.
 //! They never decide pass or fail and never print.
 
+pub mod access;
+pub mod daemons;
 pub mod file;
 pub mod firewall;
 pub mod listen;
@@ -12,6 +14,7 @@ pub mod mysql;
 pub mod pam;
 pub mod postfix;
 pub mod process;
+pub mod procfs;
 pub mod queue;
 pub mod sasl_conf;
 pub mod saslauthd;
@@ -21,6 +24,7 @@ pub mod shell_vars;
 pub mod smtp;
 pub mod testmail;
 pub mod tls;
+pub mod tls_material;
 pub mod tree;
 pub mod users;
 
