@@ -133,6 +133,42 @@ pub fn mailcheck_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mailcheck"))
 }
 
+/// With `MAILCHECK_LAB_SAVE=DIR`, every run of a lab test also keeps its JSON report as
+/// `DIR/<test>-<n>.json` and its recording (`--record`) in `DIR/<test>-<n>/`: the fixtures are
+/// re-recorded from these (tests/lab/record-fixtures.sh), and two versions' statuses compared.
+fn save_slot() -> Option<PathBuf> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(std::env::var_os("MAILCHECK_LAB_SAVE")?);
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    Some(dir.join(format!("{test}-{n:03}")))
+}
+
+fn save_args() -> Vec<String> {
+    match save_slot() {
+        Some(slot) => {
+            LAST_SLOT.with(|s| *s.borrow_mut() = Some(slot.clone()));
+            vec!["--record".into(), slot.display().to_string()]
+        }
+        None => Vec::new(),
+    }
+}
+
+thread_local! {
+    static LAST_SLOT: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+fn save_report(stdout: &str) {
+    if let Some(slot) = LAST_SLOT.with(|s| s.borrow_mut().take()) {
+        let _ = std::fs::create_dir_all(slot.parent().unwrap_or(Path::new("/")));
+        let _ = std::fs::write(slot.with_extension("json"), stdout);
+    }
+}
+
 /// Runs a shell command as part of a test; panics with its output if it fails.
 pub fn sh(script: &str) -> Output {
     let out = Command::new("bash")
@@ -163,6 +199,7 @@ impl LabGuard {
             "json",
         ])
         .args(extra)
+        .args(save_args())
         .env("MAILCHECK_PASSWORD", &self.lab.password)
         .env_remove("MAILCHECK_HOST")
         .env_remove("MAILCHECK_ACCOUNT");
@@ -175,6 +212,7 @@ impl LabGuard {
             )
         });
         assert_schema_v2(&json);
+        save_report(&stdout);
         RunOutput {
             code: out.status.code().unwrap_or(-1),
             json,
