@@ -137,14 +137,18 @@ pub fn mailcheck_bin() -> PathBuf {
 /// `DIR/<test>-<n>.json` and its recording (`--record`) in `DIR/<test>-<n>/`: the fixtures are
 /// re-recorded from these (tests/lab/record-fixtures.sh), and two versions' statuses compared.
 fn save_slot() -> Option<PathBuf> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: std::sync::Mutex<BTreeMap<String, usize>> = std::sync::Mutex::new(BTreeMap::new());
     let dir = PathBuf::from(std::env::var_os("MAILCHECK_LAB_SAVE")?);
     let test = std::thread::current()
         .name()
         .unwrap_or("main")
         .replace("::", "-");
-    let n = N.fetch_add(1, Ordering::Relaxed);
+    let n = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let n = seen.entry(test.clone()).or_default();
+        *n += 1;
+        *n
+    };
     Some(dir.join(format!("{test}-{n:03}")))
 }
 
