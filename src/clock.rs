@@ -48,6 +48,11 @@ fn civil(secs: i64) -> String {
     )
 }
 
+/// Parses an RFC 3339 timestamp as `rfc3339` writes it.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(s).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,9 +75,4 @@ mod tests {
             assert_eq!(rfc3339(t), civil(i64::try_from(s).unwrap_or(0)), "{s}");
         }
     }
-}
-
-/// Parses an RFC 3339 timestamp as `rfc3339` writes it.
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s).ok()
 }

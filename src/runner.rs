@@ -149,11 +149,63 @@ pub async fn run(
         futures.insert(id, fut);
     }
     let all = checks.iter().map(|c| futures[&c.id].clone());
-    futures::future::join_all(all)
+    let mut results: Vec<CheckResult> = futures::future::join_all(all)
         .await
         .into_iter()
         .map(|r| (*r).clone())
-        .collect()
+        .collect();
+    link_causes(&checks, &mut results);
+    results
+}
+
+/// A host check that found a fault explains the live checks it lists under `explains` when
+/// they failed or could not finish: each effect names it (`caused by ID: ...`), and a cause
+/// that was only a warning becomes a failure, because the live failure proves it breaks the
+/// server.
+pub fn link_causes(checks: &[Check], results: &mut [CheckResult]) {
+    let index: HashMap<String, usize> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
+    for c in checks {
+        let Some(&ci) = index.get(&c.id) else {
+            continue;
+        };
+        if !matches!(results[ci].verdict.status, Status::Fail | Status::Warn) {
+            continue;
+        }
+        let mut confirmed_by = Vec::new();
+        for e in &c.explains {
+            let Some(&ei) = index.get(e) else { continue };
+            let effect = results[ei].verdict.status;
+            if !matches!(effect, Status::Fail | Status::Error) {
+                continue;
+            }
+            let cause = crate::verdict::Cause::Check {
+                check: c.id.clone(),
+                status: results[ci].verdict.status,
+                message: results[ci].verdict.message.clone(),
+            };
+            let v = &mut results[ei].verdict;
+            if !v.caused_by.contains(&cause) {
+                v.message = format!("{}; {}", v.message, cause.describe());
+                v.caused_by.push(cause);
+            }
+            if effect == Status::Fail {
+                confirmed_by.push(e.clone());
+            }
+        }
+        let v = &mut results[ci].verdict;
+        if v.status == Status::Warn && !confirmed_by.is_empty() {
+            v.status = Status::Fail;
+            v.message = format!(
+                "{} (confirmed: {} failed because of it)",
+                v.message,
+                confirmed_by.join(", ")
+            );
+        }
+    }
 }
 
 /// Waits for the dependencies; returns the root cause if one did not pass.
@@ -310,4 +362,67 @@ async fn run_one(
 
 fn round(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Catalogue;
+
+    const DOC: &str = "[doc]\nwhy = \"w\"\nfix = \"f\"\nrefs = [\"r\"]\n";
+
+    fn result(c: &Check, v: Verdict) -> CheckResult {
+        let mut r = finish(c, v, None, Duration::ZERO);
+        r.blocked_by = None;
+        r
+    }
+
+    #[test]
+    fn a_host_finding_explains_a_live_failure_and_is_confirmed_by_it() {
+        let cause = format!(
+            "id = \"smtp.a\"\nrequirement = \"T1\"\ntitle = \"t\"\nscope = \"local\"\nexplains = [\"smtp.banner\"]\n[probe]\nkind = \"banner\"\n{DOC}"
+        );
+        let effect = format!(
+            "id = \"smtp.banner\"\nrequirement = \"T1\"\ntitle = \"t\"\nscope = \"remote\"\n[probe]\nkind = \"banner\"\n{DOC}"
+        );
+        let cat = Catalogue::from_sources([
+            ("smtp/a.toml", cause.as_str()),
+            ("smtp/banner.toml", effect.as_str()),
+        ])
+        .expect("loads");
+        let checks = cat.checks().to_vec();
+        let mut results = vec![
+            result(&checks[0], Verdict::warn("the key is 0644")),
+            result(&checks[1], Verdict::fail("454 TLS not available")),
+        ];
+        link_causes(&checks, &mut results);
+        assert_eq!(
+            results[0].verdict.status,
+            Status::Fail,
+            "confirmed by the live failure"
+        );
+        assert!(
+            results[0]
+                .verdict
+                .message
+                .contains("confirmed: smtp.banner")
+        );
+        assert_eq!(results[1].verdict.caused_by.len(), 1);
+        assert!(
+            results[1]
+                .verdict
+                .message
+                .contains("caused by smtp.a: the key is 0644"),
+            "{}",
+            results[1].verdict.message
+        );
+        // A passing effect is not linked, and its cause stays a warning.
+        let mut results = vec![
+            result(&checks[0], Verdict::warn("the key is 0644")),
+            result(&checks[1], Verdict::pass("fine")),
+        ];
+        link_causes(&checks, &mut results);
+        assert_eq!(results[0].verdict.status, Status::Warn);
+        assert!(results[1].verdict.caused_by.is_empty());
+    }
 }

@@ -44,6 +44,31 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// What explains a live failure: a host check that found the fault, or a line of the server's
+/// own log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum Cause {
+    /// Another check of this run (its TOML lists this check under `explains`).
+    Check {
+        check: String,
+        status: Status,
+        message: String,
+    },
+    /// What the server logged (Postfix's log, saslauthd's).
+    Log { line: String },
+}
+
+impl Cause {
+    /// "caused by ID: message" / "Postfix logged: line".
+    pub fn describe(&self) -> String {
+        match self {
+            Cause::Check { check, message, .. } => format!("caused by {check}: {message}"),
+            Cause::Log { line } => format!("the server logged: {line}"),
+        }
+    }
+}
+
 /// A judge's decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -56,6 +81,8 @@ pub struct Verdict {
     pub fix: Option<String>,
     /// Numbers worth graphing (Prometheus), e.g. `certificate_days_left`.
     pub metrics: Vec<(String, f64)>,
+    /// What explains this (live) failure, cause first.
+    pub caused_by: Vec<Cause>,
 }
 
 impl Verdict {
@@ -66,6 +93,7 @@ impl Verdict {
             evidence: serde_json::Value::Null,
             fix: None,
             metrics: Vec::new(),
+            caused_by: Vec::new(),
         }
     }
     pub fn pass(message: impl Into<String>) -> Self {
@@ -89,6 +117,13 @@ impl Verdict {
     }
     pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
+        self
+    }
+    /// A log line that explains this failure; the message says so.
+    pub fn with_log_cause(mut self, line: impl Into<String>) -> Self {
+        let line = line.into();
+        self.message = format!("{}; the server logged: {line}", self.message);
+        self.caused_by.push(Cause::Log { line });
         self
     }
     pub fn with_metric(mut self, name: &str, value: f64) -> Self {
@@ -120,5 +155,6 @@ pub fn worst_of(findings: Vec<Verdict>, pass_message: &str) -> Verdict {
         evidence: serde_json::Value::Null,
         fix,
         metrics: Vec::new(),
+        caused_by: Vec::new(),
     }
 }

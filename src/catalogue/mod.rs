@@ -62,6 +62,8 @@ pub struct Check {
     pub requirement: String,
     pub title: String,
     pub needs: Vec<String>,
+    /// Live checks whose failure this check's finding explains (`caused by` links).
+    pub explains: Vec<String>,
     pub scope: Scope,
     pub requires: Vec<Requirement>,
     pub timeout: Duration,
@@ -127,6 +129,14 @@ impl Catalogue {
             for n in &c.needs {
                 if !ids.contains(n.as_str()) {
                     return Err(invalid(&c.file(), format!("needs: unknown check id `{n}`")));
+                }
+            }
+            for n in &c.explains {
+                if !ids.contains(n.as_str()) || *n == c.id {
+                    return Err(invalid(
+                        &c.file(),
+                        format!("explains: unknown check id `{n}`"),
+                    ));
                 }
             }
         }

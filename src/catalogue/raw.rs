@@ -15,6 +15,9 @@ pub(super) struct RawCheck {
     title: String,
     #[serde(default)]
     needs: Vec<String>,
+    /// Live checks whose failure this check's finding explains.
+    #[serde(default)]
+    explains: Vec<String>,
     scope: Scope,
     #[serde(default)]
     requires: Vec<Requirement>,
@@ -66,6 +69,7 @@ impl RawCheck {
             requirement: self.requirement,
             title: self.title,
             needs: self.needs,
+            explains: self.explains,
             scope: self.scope,
             requires: self.requires,
             timeout,

@@ -81,6 +81,17 @@ pub fn render(report: &RunReport, colour: bool) -> String {
         plural(s.error, "error"),
         report.duration.as_secs_f64()
     );
+    let chains = cause_chains(report);
+    if !chains.is_empty() {
+        let _ = writeln!(out, "\nCauses (fix these first):");
+        for (cause, status, message, effects) in chains {
+            let tag = paint(&status.as_str().to_uppercase(), status, colour);
+            let _ = writeln!(out, "  {tag} {cause}: {}", clean(&message));
+            for (e, s) in effects {
+                let _ = writeln!(out, "      -> {e} ({s})");
+            }
+        }
+    }
     let fixes: Vec<_> = report
         .results
         .iter()
@@ -101,6 +112,34 @@ pub fn render(report: &RunReport, colour: bool) -> String {
             out,
             "\n`mailcheck explain ID` tells why each requirement matters."
         );
+    }
+    out
+}
+
+/// A check that explains others: (id, status, message, [(effect id, effect status)]).
+pub type CauseChain = (String, Status, String, Vec<(String, Status)>);
+
+/// Each check that explains others, with the checks it explains, in report order.
+pub fn cause_chains(report: &RunReport) -> Vec<CauseChain> {
+    let mut out: Vec<CauseChain> = Vec::new();
+    for r in &report.results {
+        for c in &r.verdict.caused_by {
+            let crate::verdict::Cause::Check { check, .. } = c else {
+                continue;
+            };
+            let Some(cause) = report.results.iter().find(|x| &x.id == check) else {
+                continue;
+            };
+            match out.iter_mut().find(|(id, ..)| id == check) {
+                Some(entry) => entry.3.push((r.id.clone(), r.verdict.status)),
+                None => out.push((
+                    cause.id.clone(),
+                    cause.verdict.status,
+                    cause.verdict.message.clone(),
+                    vec![(r.id.clone(), r.verdict.status)],
+                )),
+            }
+        }
     }
     out
 }

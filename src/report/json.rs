@@ -43,6 +43,7 @@ struct CheckEntry<'a> {
     evidence: &'a serde_json::Value,
     observed: bool,
     blocked_by: Option<&'a crate::runner::BlockedBy>,
+    caused_by: &'a [crate::verdict::Cause],
     fix: Option<&'a str>,
     duration_ms: u64,
 }
@@ -95,6 +96,7 @@ fn document<'a>(report: &'a RunReport, baseline: Option<&'a super::baseline::Dif
                 evidence: &r.evidence,
                 observed: r.observed,
                 blocked_by: r.blocked_by.as_ref(),
+                caused_by: &r.verdict.caused_by,
                 fix: r.fix.as_deref(),
                 duration_ms: millis(r.duration),
             })

@@ -83,6 +83,14 @@ impl RunReport {
             if let Some(f) = &mut r.verdict.fix {
                 *f = redactor.redact(f);
             }
+            for c in &mut r.verdict.caused_by {
+                match c {
+                    crate::verdict::Cause::Check { message, .. } => {
+                        *message = redactor.redact(message)
+                    }
+                    crate::verdict::Cause::Log { line } => *line = redactor.redact(line),
+                }
+            }
         }
     }
 }

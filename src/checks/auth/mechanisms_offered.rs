@@ -44,7 +44,7 @@ impl Kind for MechanismsOffered {
         let s = &o.submission;
         let addr = &s.addr;
         let offered = s.tls_capabilities().auth_mechanisms();
-        
+
         if let Some(why) = s.not_greeted() {
             Verdict::error(format!("could not reach EHLO after STARTTLS: {why}"))
         } else if s.ehlo_tls.as_ref().and_then(Step::code) != Some(250) {

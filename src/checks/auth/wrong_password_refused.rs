@@ -40,7 +40,7 @@ impl Kind for WrongPasswordRefused {
         let a = &o.session;
         let (addr, user) = (&a.addr, &a.user);
         let m = a.mechanism.clone().unwrap_or_default();
-        
+
         match (&a.setup_failure, &a.auth) {
             (Some(f), _) => Verdict::error(format!(
                 "could not get to AUTH on {addr}: {}",

@@ -46,7 +46,7 @@ impl Kind for AuthenticatedAccepted {
         } else {
             a.foreign_recipient.clone()
         };
-        
+
         if let Some(f) = &a.setup_failure {
             Verdict::error(format!("could not get to AUTH on {addr}: {}", f.describe()))
         } else if a.auth.as_ref().and_then(Step::code) != Some(235) {

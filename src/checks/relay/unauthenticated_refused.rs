@@ -34,7 +34,7 @@ impl Kind for UnauthenticatedRefused {
 
     fn judge(_spec: &Spec, o: &Observation) -> Verdict {
         let p = &o.probe;
-        
+
         unauthenticated_verdict(p)
     }
 }

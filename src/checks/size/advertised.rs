@@ -63,7 +63,7 @@ impl Kind for Advertised {
             _ => String::new(),
         };
         let fix = format!("set `message_size_limit = {want}` in main.cf, then `postfix reload`");
-        
+
         if let Some(why) = s.not_greeted() {
             Verdict::error(format!("could not read EHLO: {why}"))
         } else {

@@ -79,7 +79,7 @@ impl Kind for Listening {
             };
             return v.with_fix("uncomment the `submission inet n - - - - smtpd` line and its -o options in /etc/postfix/master.cf, then `postfix reload`");
         }
-        
+
         match &s.ehlo {
             Some(st) if st.code() == Some(250) => Verdict::pass(format!(
                 "{} greets `{}`; EHLO answers 250",

@@ -186,7 +186,7 @@ fn judge_served(spec: &Spec, o: &Observation) -> Verdict {
     if !notes.is_empty() {
         pass.push_str(&format!("; {}", notes.join("; ")));
     }
-    
+
     worst_of(findings, &pass)
 }
 
