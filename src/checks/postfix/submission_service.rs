@@ -226,3 +226,28 @@ fn facts_of(cfg: &PostfixConfig, s: &MasterService) -> ServiceFacts {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_are_name_value_pairs_checked_at_load() {
+        let w: WantedOverride = serde_json::from_str("\" smtpd_sasl_auth_enable = yes \"")
+            .expect("a name=value override loads");
+        assert_eq!(
+            w,
+            WantedOverride {
+                name: "smtpd_sasl_auth_enable".into(),
+                value: "yes".into()
+            }
+        );
+        let empty: WantedOverride =
+            serde_json::from_str("\"mynetworks=\"").expect("an empty value is a value");
+        assert_eq!(empty.value, "");
+        for bad in ["\"smtpd_sasl_auth_enable\"", "\"=yes\""] {
+            let err = serde_json::from_str::<WantedOverride>(bad).unwrap_err();
+            assert!(err.to_string().contains("is not an override"), "{err}");
+        }
+    }
+}
