@@ -298,7 +298,7 @@ mod tests {
 
     fn check_src(id: &str, needs: &str) -> String {
         format!(
-            "id = \"{id}\"\nrequirement = \"T5\"\ntitle = \"t\"\nneeds = [{needs}]\nscope = \"local\"\n[probe]\nkind = \"mydestination\"\n{DOC}"
+            "id = \"{id}\"\nrequirement = \"T5\"\ntitle = \"t\"\nneeds = [{needs}]\nscope = \"local\"\n[probe]\nkind = \"mydestination-empty\"\n{DOC}"
         )
     }
 

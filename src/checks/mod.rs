@@ -34,38 +34,6 @@ use crate::verdict::Verdict;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LegacyProbe {
-    /// T5: mydestination holds no virtual domain.
-    Mydestination(postfix::MydestinationSpec),
-    /// T2: myhostname is fully qualified and resolves.
-    MyhostnameFqdn(postfix::MyhostnameSpec),
-    /// T3: /etc/mailname holds the mail domain; myorigin uses it.
-    MyoriginMailname(postfix::MyoriginSpec),
-    /// T4: mynetworks is loopback only.
-    MynetworksLoopback(postfix::MynetworksSpec),
-    /// T6: alias_maps and a current aliases.db.
-    AliasesDbCurrent(postfix::AliasesSpec),
-    /// T7, T26: main.cf parameters with the tutorial's values.
-    MainCfValues(postfix::MainCfValuesSpec),
-    /// T13: the mysql map files and their lookups.
-    MysqlMapFiles(postfix::MysqlMapFilesSpec),
-    /// T15: virtual_* settings and the vmail ids.
-    VirtualSettings(postfix::VirtualSettingsSpec),
-    /// T16: relay_domains names map files that exist.
-    RelayDomainsMap(postfix::RelayDomainsSpec),
-    /// T27: relay restrictions.
-    RecipientRestrictions(postfix::RecipientRestrictionsSpec),
-    /// T28: TLS parameters and the certificate file.
-    TlsSettings(postfix::TlsSettingsSpec),
-    /// T32: a master.cf service and its -o overrides.
-    MasterService(postfix::MasterServiceSpec),
-    /// T34: mime_header_checks rejects attachments by name.
-    MimeHeaderChecks(postfix::MimeHeaderChecksSpec),
-    /// T35: message_size_limit.
-    MessageSizeLimit(postfix::MessageSizeSpec),
-    /// T37: postconf warnings and files the configuration names.
-    ConfigSane(postfix::ConfigSaneSpec),
-    /// T38: ports listening on all interfaces, not blocked by the host firewall.
-    PortsListening(postfix::PortsListeningSpec),
     /// T14: map files' group and mode.
     MapFilesMode(fs::MapFilesModeSpec),
     /// T10: the database server named by the maps' hosts answers.
@@ -101,24 +69,6 @@ pub enum LegacyProbe {
 /// Observes what `check` needs and judges it.
 pub async fn evaluate(probe: &LegacyProbe, ctx: &Ctx) -> Verdict {
     match probe {
-        LegacyProbe::Mydestination(spec) => postfix::mydestination(spec, ctx).await,
-        LegacyProbe::MyhostnameFqdn(spec) => postfix::myhostname_fqdn(spec, ctx).await,
-        LegacyProbe::MyoriginMailname(spec) => postfix::myorigin_mailname(spec, ctx).await,
-        LegacyProbe::MynetworksLoopback(spec) => postfix::mynetworks_loopback(spec, ctx).await,
-        LegacyProbe::AliasesDbCurrent(spec) => postfix::aliases_db_current(spec, ctx).await,
-        LegacyProbe::MainCfValues(spec) => postfix::main_cf_values(spec, ctx).await,
-        LegacyProbe::MysqlMapFiles(spec) => postfix::mysql_map_files(spec, ctx).await,
-        LegacyProbe::VirtualSettings(spec) => postfix::virtual_settings(spec, ctx).await,
-        LegacyProbe::RelayDomainsMap(spec) => postfix::relay_domains_map(spec, ctx).await,
-        LegacyProbe::RecipientRestrictions(spec) => {
-            postfix::recipient_restrictions(spec, ctx).await
-        }
-        LegacyProbe::TlsSettings(spec) => postfix::tls_settings(spec, ctx).await,
-        LegacyProbe::MasterService(spec) => postfix::master_service(spec, ctx).await,
-        LegacyProbe::MimeHeaderChecks(spec) => postfix::mime_header_checks(spec, ctx).await,
-        LegacyProbe::MessageSizeLimit(spec) => postfix::message_size_limit(spec, ctx).await,
-        LegacyProbe::ConfigSane(spec) => postfix::config_sane(spec, ctx).await,
-        LegacyProbe::PortsListening(spec) => postfix::ports_listening(spec, ctx).await,
         LegacyProbe::MapFilesMode(spec) => fs::map_files_mode(spec, ctx).await,
         LegacyProbe::MysqlServerReachable(spec) => mysql::server_reachable(spec, ctx).await,
         LegacyProbe::MysqlMapCredentials(spec) => mysql::map_credentials(spec, ctx).await,
@@ -146,44 +96,6 @@ pub fn judge_recorded(
         serde_json::from_value(v).map_err(|e| e.to_string())
     }
     Ok(match probe {
-        LegacyProbe::Mydestination(spec) => postfix::judge_mydestination(spec, &obs(observation)?),
-        LegacyProbe::MyhostnameFqdn(spec) => {
-            postfix::judge_myhostname_fqdn(spec, &obs(observation)?)
-        }
-        LegacyProbe::MyoriginMailname(spec) => {
-            postfix::judge_myorigin_mailname(spec, &obs(observation)?)
-        }
-        LegacyProbe::MynetworksLoopback(spec) => {
-            postfix::judge_mynetworks_loopback(spec, &obs(observation)?)
-        }
-        LegacyProbe::AliasesDbCurrent(spec) => {
-            postfix::judge_aliases_db_current(spec, &obs(observation)?)
-        }
-        LegacyProbe::MainCfValues(spec) => postfix::judge_main_cf_values(spec, &obs(observation)?),
-        LegacyProbe::MysqlMapFiles(spec) => {
-            postfix::judge_mysql_map_files(spec, &obs(observation)?)
-        }
-        LegacyProbe::VirtualSettings(spec) => {
-            postfix::judge_virtual_settings(spec, &obs(observation)?)
-        }
-        LegacyProbe::RelayDomainsMap(spec) => {
-            postfix::judge_relay_domains_map(spec, &obs(observation)?)
-        }
-        LegacyProbe::RecipientRestrictions(spec) => {
-            postfix::judge_recipient_restrictions(spec, &obs(observation)?)
-        }
-        LegacyProbe::TlsSettings(spec) => postfix::judge_tls_settings(spec, &obs(observation)?),
-        LegacyProbe::MasterService(spec) => postfix::judge_master_service(spec, &obs(observation)?),
-        LegacyProbe::MimeHeaderChecks(spec) => {
-            postfix::judge_mime_header_checks(spec, &obs(observation)?)
-        }
-        LegacyProbe::MessageSizeLimit(spec) => {
-            postfix::judge_message_size_limit(spec, &obs(observation)?)
-        }
-        LegacyProbe::ConfigSane(spec) => postfix::judge_config_sane(spec, &obs(observation)?),
-        LegacyProbe::PortsListening(spec) => {
-            postfix::judge_ports_listening(spec, &obs(observation)?)
-        }
         LegacyProbe::MapFilesMode(spec) => fs::judge_map_files_mode(spec, &obs(observation)?),
         LegacyProbe::MysqlServerReachable(spec) => {
             mysql::judge_server_reachable(spec, &obs(observation)?)

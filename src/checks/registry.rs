@@ -28,6 +28,22 @@ crate::register_kinds![
     crate::checks::delivery::attachment_ban::AttachmentBan,
     crate::checks::delivery::via::Via,
     // postfix
+    crate::checks::postfix::myhostname_fqdn::MyhostnameFqdn,
+    crate::checks::postfix::myorigin_mailname::MyoriginMailname,
+    crate::checks::postfix::mynetworks_loopback::MynetworksLoopback,
+    crate::checks::postfix::mydestination_empty::MydestinationEmpty,
+    crate::checks::postfix::aliases_db_current::AliasesDbCurrent,
+    crate::checks::postfix::settings::Settings,
+    crate::checks::postfix::mysql_map_files::MysqlMapFiles,
+    crate::checks::postfix::virtual_settings::VirtualSettings,
+    crate::checks::postfix::relay_domains_map::RelayDomainsMap,
+    crate::checks::postfix::recipient_restrictions::RecipientRestrictions,
+    crate::checks::postfix::tls_settings::TlsSettings,
+    crate::checks::postfix::submission_service::SubmissionService,
+    crate::checks::postfix::mime_header_checks::MimeHeaderChecks,
+    crate::checks::postfix::message_size_limit::MessageSizeLimit,
+    crate::checks::postfix::config_sane::ConfigSane,
+    crate::checks::postfix::ports_listening::PortsListening,
     // fs
     // mysql
     // sasl

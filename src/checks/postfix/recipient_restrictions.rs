@@ -1,0 +1,122 @@
+//! T27: smtpd refuses to relay for clients it does not permit: reject_unauth_destination after
+//! permit_mynetworks and permit_sasl_authenticated (SMTPD_ACCESS_README, postconf(5)).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Param;
+use crate::checks::kind::{Kind, Unobserved};
+use crate::facts::Facts;
+use crate::verdict::{Verdict, worst_of};
+
+/// T27 has no parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Observation {
+    pub smtpd_recipient_restrictions: Param,
+    pub smtpd_relay_restrictions: Param,
+}
+
+/// T27: the kind.
+pub struct RecipientRestrictions;
+
+impl Kind for RecipientRestrictions {
+    type Spec = Spec;
+    type Observation = Observation;
+
+    async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+        let cfg = facts.postfix().await?;
+        Ok(Observation {
+            smtpd_recipient_restrictions: Param::read(&cfg.main, "smtpd_recipient_restrictions"),
+            smtpd_relay_restrictions: Param::read(&cfg.main, "smtpd_relay_restrictions"),
+        })
+    }
+
+    fn judge(_spec: &Spec, o: &Observation) -> Verdict {
+        let lists = [&o.smtpd_recipient_restrictions, &o.smtpd_relay_restrictions];
+        let mut findings = Vec::new();
+        let mut protected_by = Vec::new();
+        for p in lists {
+            let items = p.list();
+            let r = read_list(&items);
+            let Some(at) = r.protection else {
+                continue;
+            };
+            if r.permit_before {
+                findings.push(Verdict::fail(format!(
+                    "{}: `permit` comes before {}, so every client may relay (open relay)",
+                    p.shown(),
+                    items[at]
+                )));
+                continue;
+            }
+            protected_by.push(p.name.clone());
+            // Clients the tutorial lets relay must be permitted before the protection.
+            let lower: Vec<String> = items.iter().map(|s| s.to_ascii_lowercase()).collect();
+            for want in ["permit_mynetworks", "permit_sasl_authenticated"] {
+                match lower.iter().position(|i| i == want) {
+                    Some(i) if i < at => {}
+                    Some(_) => findings.push(Verdict::warn(format!(
+                        "{}: {want} comes after {}, so it lets nobody relay (harmless, but those clients are refused mail to other domains)",
+                        p.shown(),
+                        items[at]
+                    ))),
+                    None => findings.push(Verdict::warn(format!(
+                        "{}: no {want} before {}, so {} cannot send mail to other domains",
+                        p.shown(),
+                        items[at],
+                        if want == "permit_mynetworks" {
+                            "local programs (mynetworks)"
+                        } else {
+                            "authenticated users"
+                        }
+                    ))),
+                }
+            }
+        }
+        if protected_by.is_empty() && findings.is_empty() {
+            return Verdict::fail(format!(
+                "neither {} nor {} has reject_unauth_destination (or defer_unauth_destination): open relay risk, anyone may send through this server to any domain",
+                o.smtpd_recipient_restrictions.shown(),
+                o.smtpd_relay_restrictions.shown()
+            ))
+            .with_fix("postconf -e 'smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination' && postfix reload");
+        }
+        let pass = format!(
+            "{}; relaying is refused unless permitted by {}",
+            o.smtpd_recipient_restrictions.shown(),
+            protected_by.join(" and ")
+        );
+        worst_of(findings, &pass)
+    }
+}
+
+/// Restrictions that stop relaying for whoever reaches them.
+const PROTECTIONS: &[&str] = &[
+    "reject_unauth_destination",
+    "defer_unauth_destination",
+    "reject",
+    "defer",
+    "defer_all",
+];
+
+/// How one restriction list treats relaying.
+struct ListReading {
+    /// Index of the first protecting restriction.
+    protection: Option<usize>,
+    /// A bare `permit` before the protection: everyone may relay.
+    permit_before: bool,
+}
+
+fn read_list(items: &[String]) -> ListReading {
+    let lower: Vec<String> = items.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let protection = lower.iter().position(|i| PROTECTIONS.contains(&i.as_str()));
+    let end = protection.unwrap_or(lower.len());
+    ListReading {
+        protection,
+        permit_before: lower[..end].iter().any(|i| i == "permit"),
+    }
+}
