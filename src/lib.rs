@@ -6,7 +6,6 @@ pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod context;
 pub mod exit;
 pub mod facts;
 pub mod net;

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Check, ProbeSpec, Requirement, Scope};
+use crate::catalogue::{Check, Requirement, Scope};
 use crate::checks::kind::{Evidence, Unobserved};
 use crate::facts::Facts;
 use crate::verdict::{Status, Verdict};
@@ -284,13 +284,13 @@ fn precondition(check: &Check, a: Abilities, host: &str) -> Option<String> {
 
 /// Observes (or takes the recording) and judges one check under its deadline.
 async fn evaluate(check: &Check, source: Source) -> (Verdict, Option<Evidence>) {
-    match (&check.probe, source) {
-        (ProbeSpec::Kind(p), Source::Live(facts)) => {
-            let e = p.evaluate(&facts).await;
+    match source {
+        Source::Live(facts) => {
+            let e = check.probe.evaluate(&facts).await;
             (e.verdict, Some(e.evidence))
         }
-        (ProbeSpec::Kind(p), Source::Replay(rec)) => match rec.get(&check.id) {
-            Some(Recorded::Observation(o)) => match p.judge_recorded(o.clone()) {
+        Source::Replay(rec) => match rec.get(&check.id) {
+            Some(Recorded::Observation(o)) => match check.probe.judge_recorded(o.clone()) {
                 Ok(v) => (v, Some(Evidence::Observation(o.clone()))),
                 Err(e) => (
                     Verdict::error(format!("the recording cannot be judged: {e}")),
@@ -300,15 +300,6 @@ async fn evaluate(check: &Check, source: Source) -> (Verdict, Option<Evidence>) 
             Some(Recorded::Unobserved(u)) => (u.verdict(), Some(Evidence::Unobserved(u.clone()))),
             None => (Verdict::skip("not in the recording"), None),
         },
-        (ProbeSpec::Legacy(p), Source::Live(facts)) => {
-            let v = crate::checks::evaluate(p, &facts).await;
-            let ev = Evidence::Observation(v.evidence.clone());
-            (v, Some(ev))
-        }
-        (ProbeSpec::Legacy(_), Source::Replay(_)) => (
-            Verdict::skip("this check's kind cannot be replayed yet"),
-            None,
-        ),
     }
 }
 

@@ -75,8 +75,6 @@ pub struct Verdict {
     pub status: Status,
     /// One line naming what was found: the file, parameter, value, port or reply.
     pub message: String,
-    /// Structured facts behind the message (JSON object), shown in reports.
-    pub evidence: serde_json::Value,
     /// A fix specific to what was found; the check's `[doc] fix` is used when absent.
     pub fix: Option<String>,
     /// Numbers worth graphing (Prometheus), e.g. `certificate_days_left`.
@@ -90,7 +88,6 @@ impl Verdict {
         Verdict {
             status,
             message: message.into(),
-            evidence: serde_json::Value::Null,
             fix: None,
             metrics: Vec::new(),
             caused_by: Vec::new(),
@@ -110,10 +107,6 @@ impl Verdict {
     }
     pub fn error(message: impl Into<String>) -> Self {
         Self::new(Status::Error, message)
-    }
-    pub fn with_evidence(mut self, evidence: serde_json::Value) -> Self {
-        self.evidence = evidence;
-        self
     }
     pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
@@ -152,7 +145,6 @@ pub fn worst_of(findings: Vec<Verdict>, pass_message: &str) -> Verdict {
     Verdict {
         status: worst,
         message: msgs.join("; "),
-        evidence: serde_json::Value::Null,
         fix,
         metrics: Vec::new(),
         caused_by: Vec::new(),

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use mailcheck::catalogue::{Catalogue, ProbeSpec};
+use mailcheck::catalogue::Catalogue;
 use mailcheck::checks::kind::Unobserved;
 use mailcheck::report::record::{self, RecordEntry};
 use mailcheck::verdict::Verdict;
@@ -29,14 +29,10 @@ fn judge(cat: &Catalogue, id: &str, e: &RecordEntry) -> Result<Verdict, Failed> 
     let Some(o) = &e.observation else {
         return Err("has neither an observation nor `unobserved`".into());
     };
-    match &check.probe {
-        ProbeSpec::Kind(p) => p
-            .judge_recorded(o.clone())
-            .map_err(|e| e.to_string().into()),
-        ProbeSpec::Legacy(p) => {
-            mailcheck::checks::judge_recorded(p, o.clone()).map_err(|e| e.into())
-        }
-    }
+    check
+        .probe
+        .judge_recorded(o.clone())
+        .map_err(|e| e.to_string().into())
 }
 
 fn run_case(cat: &Catalogue, id: &str, path: &Path) -> Result<(), Failed> {

@@ -76,7 +76,7 @@ fn clean_lab_passes_every_system_check() {
         !out.stdout.contains(&g.lab.db_password),
         "the DB password leaked into the report"
     );
-    let pam = &out.check("sasl.pam-smtp")["evidence"]["text"];
+    let pam = &out.check("sasl.pam-smtp")["evidence"]["file"]["text"];
     assert!(
         pam.as_str().unwrap_or("").contains("passwd=<redacted>"),
         "{pam}"

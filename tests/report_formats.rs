@@ -13,12 +13,22 @@ use mailcheck::verdict::{Status, Verdict};
 use serde_json::json;
 
 fn result(id: &str, req: &str, v: Verdict, fix: Option<&str>) -> CheckResult {
+    with_evidence(id, req, v, fix, serde_json::Value::Null)
+}
+
+fn with_evidence(
+    id: &str,
+    req: &str,
+    v: Verdict,
+    fix: Option<&str>,
+    evidence: serde_json::Value,
+) -> CheckResult {
     CheckResult {
         id: id.into(),
         family: id.split('.').next().unwrap().into(),
         requirement: req.into(),
         title: format!("title of {id}"),
-        evidence: v.evidence.clone(),
+        evidence,
         observed: true,
         blocked_by: None,
         verdict: v,
@@ -42,28 +52,44 @@ fn canonical() -> RunReport {
             send: true,
         },
         results: vec![
-            result(
+            with_evidence(
                 "fs.mysql-maps-perms",
                 "T14",
-                Verdict::fail("/etc/postfix/mysql_virtual_mailbox_maps.cf: mode 0644, not 0640 (every local user can read the database password in it)")
-                    .with_evidence(json!({"files": [{"path": "/etc/postfix/mysql_virtual_mailbox_maps.cf", "mode": "0644"}]})),
-                Some("chgrp postfix /etc/postfix/mysql_virtual_mailbox_maps.cf && chmod 0640 /etc/postfix/mysql_virtual_mailbox_maps.cf"),
+                Verdict::fail(
+                    "/etc/postfix/mysql_virtual_mailbox_maps.cf: mode 0644, not 0640 (every local user can read the database password in it)",
+                ),
+                Some(
+                    "chgrp postfix /etc/postfix/mysql_virtual_mailbox_maps.cf && chmod 0640 /etc/postfix/mysql_virtual_mailbox_maps.cf",
+                ),
+                json!({"files": [{"path": "/etc/postfix/mysql_virtual_mailbox_maps.cf", "mode": "0644"}]}),
             ),
-            result("postfix.mydestination-empty", "T5", Verdict::pass("mydestination is empty (main.cf line 47)"), None),
+            result(
+                "postfix.mydestination-empty",
+                "T5",
+                Verdict::pass("mydestination is empty (main.cf line 47)"),
+                None,
+            ),
             result(
                 "postfix.mime-header-checks",
                 "T34",
-                Verdict::warn("the rule in /etc/postfix/mime_header_checks misses quoted names: name=\"x.exe\" # gets through <b>"),
+                Verdict::warn(
+                    "the rule in /etc/postfix/mime_header_checks misses quoted names: name=\"x.exe\" # gets through <b>",
+                ),
                 Some("/name=[^>]*\\.(bat|com|exe|dll|vbs)\"?$/ REJECT"),
             ),
-            result("sasl.saslauthd-auth", "T25", Verdict::skip("needs the account's password"), None),
             result(
+                "sasl.saslauthd-auth",
+                "T25",
+                Verdict::skip("needs the account's password"),
+                None,
+            ),
+            with_evidence(
                 "smtp.banner",
                 "T1",
                 Verdict::error("no banner after 10 s | tarpit?")
-                    .with_evidence(json!({"certificate_days_left": 800, "transcript": ["[0.2 ms] -- connected"]}))
                     .with_metric("certificate_days_left", 800.0),
                 Some("check that Postfix runs"),
+                json!({"certificate_days_left": 800, "transcript": ["[0.2 ms] -- connected"]}),
             ),
         ],
     }

@@ -6,7 +6,6 @@ mod raw;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use crate::checks::LegacyProbe;
 use crate::checks::kind::LoadedProbe;
 
 mod embedded {
@@ -45,12 +44,7 @@ pub struct Doc {
 }
 
 /// A check's `[probe]`, validated: a registered kind with its spec.
-#[derive(Debug, Clone)]
-pub enum ProbeSpec {
-    Kind(Box<dyn LoadedProbe>),
-    /// TRANSITION: dispatched through the old enum.
-    Legacy(LegacyProbe),
-}
+pub type ProbeSpec = Box<dyn LoadedProbe>;
 
 /// A validated check.
 #[derive(Debug, Clone)]
@@ -263,10 +257,7 @@ mod tests {
         }
         let cat = Catalogue::embedded().expect("embedded checks load");
         for c in cat.checks() {
-            let ProbeSpec::Kind(p) = &c.probe else {
-                continue;
-            };
-            let m = p.meta();
+            let m = c.probe.meta();
             assert_eq!(m.family(), c.family, "{}: kind {}", c.id, m.type_path);
             let name = c.id.split_once('.').map(|x| x.1).unwrap_or("");
             let kind = m.name();
@@ -292,6 +283,36 @@ mod tests {
         let src = src.replace("kind = \"banner\"\nbogus = 1", "kind = \"no-such-kind\"");
         let err = Catalogue::from_sources([("smtp/banner.toml", src.as_str())]).unwrap_err();
         assert!(err.to_string().contains("no-such-kind"), "{err}");
+    }
+
+    #[test]
+    fn a_mistyped_mode_fails_at_load_naming_the_file_and_key() {
+        let files = [
+            (
+                "fs/mysql-maps-perms.toml",
+                include_str!("../../checks/fs/mysql-maps-perms.toml"),
+            ),
+            (
+                "sasl/pam-smtp.toml",
+                include_str!("../../checks/sasl/pam-smtp.toml"),
+            ),
+            (
+                "sasl/smtpd-conf.toml",
+                include_str!("../../checks/sasl/smtpd-conf.toml"),
+            ),
+        ];
+        for (path, toml) in files {
+            assert!(toml.contains("mode = \"0640\""), "{path}");
+            for bad in ["0x640", "0680", "rw-r-----", "106400", "0o64O"] {
+                let src = toml.replace("mode = \"0640\"", &format!("mode = \"{bad}\""));
+                let err = Catalogue::from_sources([(path, src.as_str())])
+                    .expect_err(bad)
+                    .to_string();
+                assert!(err.contains(&format!("checks/{path}")), "{err}");
+                assert!(err.contains("mode"), "{err}");
+                assert!(err.contains(bad), "{err}");
+            }
+        }
     }
 
     const DOC: &str = "[doc]\nwhy = \"w\"\nfix = \"f\"\nrefs = [\"r\"]\n";

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Check, Doc, ProbeSpec, Requirement, Scope};
-use crate::checks::{LegacyProbe, registry};
+use crate::checks::registry;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,22 +89,12 @@ fn load_probe(family: &str, mut table: toml::Table) -> Result<ProbeSpec, String>
     else {
         return Err("[probe] needs `kind = \"...\"`".into());
     };
-    if let Some(k) = registry::find(family, &kind) {
-        table.remove("kind");
-        return k
-            .load(table)
-            .map(ProbeSpec::Kind)
-            .map_err(|e| format!("[probe] {e}"));
-    }
-    // TRANSITION: kinds not yet moved to the Kind shape.
-    toml::Value::Table(table)
-        .try_into::<LegacyProbe>()
-        .map(ProbeSpec::Legacy)
-        .map_err(|e| {
-            format!(
-                "[probe] kind `{kind}`: {}; kinds of family {family}: {}",
-                e.message(),
-                registry::names(family).join(", ")
-            )
-        })
+    let Some(k) = registry::find(family, &kind) else {
+        return Err(format!(
+            "[probe] kind `{kind}` is not a kind of family {family} (its kinds: {})",
+            registry::names(family).join(", ")
+        ));
+    };
+    table.remove("kind");
+    k.load(table).map_err(|e| format!("[probe] {e}"))
 }

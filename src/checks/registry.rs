@@ -45,10 +45,25 @@ crate::register_kinds![
     crate::checks::postfix::config_sane::ConfigSane,
     crate::checks::postfix::ports_listening::PortsListening,
     // fs
+    crate::checks::fs::vmail_tree::VmailTree,
+    crate::checks::fs::mysql_maps_perms::MysqlMapsPerms,
     // mysql
+    crate::checks::mysql::server_reachable::ServerReachable,
+    crate::checks::mysql::map_credentials::MapCredentials,
+    crate::checks::mysql::postfixadmin_tables::PostfixadminTables,
+    crate::checks::mysql::maps_answer::MapsAnswer,
     // sasl
+    crate::checks::sasl::saslauthd_defaults::SaslauthdDefaults,
+    crate::checks::sasl::saslauthd_socket::SaslauthdSocket,
+    crate::checks::sasl::saslauthd_symlink::SaslauthdSymlink,
+    crate::checks::sasl::pam_smtp::PamSmtp,
+    crate::checks::sasl::smtpd_conf::SmtpdConf,
+    crate::checks::sasl::postfix_in_sasl::PostfixInSasl,
+    crate::checks::sasl::saslauthd_auth::SaslauthdAuth,
     // system
+    crate::checks::system::vmail_user::VmailUser,
     // queue
+    crate::checks::queue::no_stuck_mail::NoStuckMail,
 ];
 
 /// The kind named `name` in `family`.

@@ -1,4 +1,5 @@
-//! File facts from lstat(2)/stat(2): type, mode, owner and group (ids and names), link target.
+//! File facts from lstat(2)/stat(2): type, mode, owner and group (ids and names), link target;
+//! and a config file's facts with its (redacted) text.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -95,6 +96,57 @@ pub fn user_name(uid: u32) -> Option<String> {
 
 pub fn group_name(gid: u32) -> Option<String> {
     uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned())
+}
+
+/// A config file's stat(2) facts and text, or why not (secrets already redacted from the text).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub facts: Option<FileFacts>,
+    /// Why stat failed.
+    #[serde(default)]
+    pub stat_problem: Option<String>,
+    /// The text, with secrets replaced by `<redacted>`.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Why reading failed.
+    #[serde(default)]
+    pub read_problem: Option<String>,
+    #[serde(default)]
+    pub missing: bool,
+    #[serde(default)]
+    pub needs_root: bool,
+}
+
+impl ConfigFile {
+    /// Stats and reads `path`; `redact` removes secrets from the text before it is kept.
+    pub fn read(path: &Path, redact: impl Fn(&str) -> String) -> ConfigFile {
+        let mut f = ConfigFile {
+            path: path.to_path_buf(),
+            ..ConfigFile::default()
+        };
+        match stat(path) {
+            Ok(facts) => f.facts = Some(facts),
+            Err(e) => {
+                f.missing = matches!(e, ProbeError::NotFound { .. });
+                f.needs_root |= matches!(e, ProbeError::PermissionDenied { .. });
+                f.stat_problem = Some(e.to_string());
+            }
+        }
+        if !f.missing {
+            match std::fs::read_to_string(path) {
+                Ok(t) => f.text = Some(redact(&t)),
+                Err(e) => {
+                    let e = ProbeError::from_io(path, &e);
+                    f.missing = matches!(e, ProbeError::NotFound { .. });
+                    f.needs_root |= matches!(e, ProbeError::PermissionDenied { .. });
+                    f.read_problem = Some(e.to_string());
+                }
+            }
+        }
+        f
+    }
 }
 
 mod octal_mode {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::probe::ProbeError;
 use crate::probe::maps::MysqlMap;
 use crate::probe::mysql::{
-    Connections, DbError, MapDb, Suppressed, escape_sql, expand_query, expand_result,
+    Connections, DbError, MapDb, QueryAnswer, Suppressed, escape_sql, expand_query, expand_result,
 };
 use crate::probe::postfix::{PostfixConfig, map_references};
 
@@ -324,29 +324,41 @@ impl<'a> Resolver<'a> {
         param: &str,
         template: &str,
         key: &str,
-    ) -> Result<(Vec<Vec<Option<String>>>, f64), String> {
-        let Some(map) = map_for_param(&self.cfg, &self.maps, param) else {
-            return Err(format!("{param} names no readable mysql map"));
-        };
-        let Some(f) = &map.file else {
-            return Err("unreadable".into());
+    ) -> Result<QueryAnswer, DiagnoseError> {
+        let found = map_for_param(&self.cfg, &self.maps, param)
+            .and_then(|m| m.file.as_ref().map(|f| (m, f)));
+        let Some((map, f)) = found else {
+            return Err(DiagnoseError::NoMap {
+                param: param.to_string(),
+            });
         };
         let Some(endpoint) = f.first_endpoint() else {
-            return Err(format!("{}: no usable host", map.name()));
+            return Err(DiagnoseError::NoHost {
+                map: map.summary.path.clone(),
+            });
         };
         let cs = f.conn_spec(endpoint);
         let nbe = self
             .conns
             .session(&cs, self.limit)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .no_backslash_escapes;
         let sql = expand_query(template, &key.to_lowercase(), &|s| escape_sql(s, nbe))
-            .map_err(|e| e.to_string())?;
-        self.conns
-            .query(&cs, &sql, self.limit)
-            .await
-            .map(|a| (a.rows, a.ms))
-            .map_err(|e| e.to_string())
+            .map_err(DiagnoseError::NoQuery)?;
+        Ok(self.conns.query(&cs, &sql, self.limit).await?)
     }
+}
+
+/// Why a diagnostic query (`Resolver::diagnose`) got no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error("{param} names no readable mysql map")]
+    NoMap { param: String },
+    #[error("{}: no usable host", .map.display())]
+    NoHost { map: PathBuf },
+    /// The key cannot fill the template (Postfix would send no query either).
+    #[error("{0}")]
+    NoQuery(Suppressed),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }

@@ -1,5 +1,6 @@
 //! saslauthd's `mux` socket protocol (cyrus-sasl saslauthd/ipc_unix.c): four length-prefixed
-//! strings (login, password, service, realm) in, one length-prefixed `OK ...`/`NO ...` out.
+//! strings (login, password, service, realm) in, one length-prefixed `OK ...`/`NO ...` out; and
+//! its command line (saslauthd-main.c getopt), as the init script passes OPTIONS.
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +25,52 @@ pub enum SaslauthdError {
     Timeout { path: String, after: Duration },
     #[error("saslauthd at {path} sent a malformed answer: {detail}")]
     Protocol { path: String, detail: String },
+}
+
+impl SaslauthdError {
+    /// The socket exists but this user may not open it (needs root or group sasl).
+    pub fn permission_denied(&self) -> bool {
+        matches!(self, SaslauthdError::Connect { message, .. } if message.contains("ermission denied"))
+    }
+}
+
+/// saslauthd's compiled-in socket directory on Debian when `-m` is absent.
+pub const DEFAULT_SOCKET_DIR: &str = "/var/run/saslauthd";
+
+/// saslauthd's getopt string (saslauthd-main.c): which options take an argument.
+const ARG_OPTS: &str = "aOmnst";
+
+/// Parses saslauthd options as getopt(3) would: (flag, argument) pairs, e.g. ('m', "/dir").
+pub fn parse_opts(options: &str) -> Vec<(char, Option<String>)> {
+    let words: Vec<&str> = options.split_whitespace().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        i += 1;
+        if w == "--" {
+            break;
+        }
+        let Some(letters) = w.strip_prefix('-').filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        for (k, c) in letters.char_indices() {
+            if ARG_OPTS.contains(c) {
+                let rest = &letters[k + c.len_utf8()..];
+                let arg = if !rest.is_empty() {
+                    Some(rest.to_string())
+                } else {
+                    let a = words.get(i).map(|s| s.to_string());
+                    i += 1;
+                    a
+                };
+                out.push((c, arg));
+                break;
+            }
+            out.push((c, None));
+        }
+    }
+    out
 }
 
 /// Longest answer we accept; saslauthd's own limit is 1024.
@@ -136,5 +183,20 @@ mod tests {
             Some(SaslauthdAnswer::No("\"authentication failed\"".into()))
         );
         assert_eq!(parse_answer(b"garbage"), None);
+    }
+
+    #[test]
+    fn options_parse_as_getopt_does() {
+        let o = parse_opts("-cr -m/var/spool/postfix/var/run/saslauthd -n 5 -- -x");
+        assert_eq!(
+            o,
+            vec![
+                ('c', None),
+                ('r', None),
+                ('m', Some("/var/spool/postfix/var/run/saslauthd".into())),
+                ('n', Some("5".into())),
+            ]
+        );
+        assert_eq!(parse_opts("-m"), vec![('m', None)]);
     }
 }
