@@ -8,5 +8,5 @@ cd "$(dirname "$0")/../.."
 save=$(mktemp -d /tmp/mailcheck-record.XXXXXX)
 trap 'rm -rf "$save"' EXIT
 bash tests/lab/up.sh >/dev/null
-MAILCHECK_LAB_SAVE=$save cargo test --locked --test 'lab*' -- --test-threads=1
+MAILCHECK_LAB_SAVE=$save cargo test --locked --test lab -- --test-threads=1
 python3 tests/lab/record-fixtures.py "$save" fixtures

@@ -3,10 +3,7 @@
 //! password changed, the mailbox made inactive, a map query that errs or finds nothing, and a
 //! database port that accepts but never answers.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::io::Write as _;
 use std::process::Command;

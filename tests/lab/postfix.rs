@@ -4,10 +4,7 @@
 //! with `postconf` (on the lab, on the parser fixtures in tests/data/postfix-config, and for
 //! the defaults table). Needs root, postconf and the lab (tests/lab/up.sh).
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,6 @@
 //! The network checks (T1, T29-T31, T33, T35) on the real lab: all pass on the clean lab, and
 //! each break fails exactly the check it should, with a message naming the cause.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use lab::{Lab, LabGuard, RunOutput};
 

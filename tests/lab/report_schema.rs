@@ -1,10 +1,7 @@
 //! Every JSON report validates against reports/schema-v2.json: a run on the lab, and runs
 //! where checks are skipped for want of an account.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(lab::repo().join("reports/schema-v2.json")).unwrap();

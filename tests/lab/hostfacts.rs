@@ -3,10 +3,7 @@
 //! TLS material. Each test holds the lab, breaks one thing for real, checks the exact data the
 //! probe reports, and restores the lab. Run with `--nocapture` to see the data.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::io::Read;
 use std::net::TcpStream;

@@ -4,8 +4,6 @@
 //! Lab tests change a shared machine, so they take `Lab::lock()` and run one at a time, across
 //! test binaries too (an flock on /run/mailcheck-lab.lock).
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -280,11 +278,6 @@ impl Drop for LabGuard {
                 .output();
         }
     }
-}
-
-/// Whether `path` exists (for tests that pick a break by what the lab has).
-pub fn exists(path: &str) -> bool {
-    Path::new(path).exists()
 }
 
 /// Every JSON report a lab test sees must match reports/schema-v2.json, and each observed

@@ -1,10 +1,7 @@
 //! Delivery (T18) and the live attachment ban (T34) on the real lab: clean passes, each break
 //! names its cause, and no test mail is ever left behind, not even after SIGINT/SIGTERM.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -3,10 +3,7 @@
 //! services (database stopped, saslauthd silent, Postfix stopped) give bounded errors or fails.
 //! Prints the counts the README's reliability section quotes.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::collections::BTreeMap;
 use std::process::Command;

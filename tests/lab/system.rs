@@ -2,10 +2,7 @@
 //! on the clean lab, each break fails the exact check with a message naming the cause, and a
 //! run as an unprivileged user gives error or pass for them, never a false fail.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

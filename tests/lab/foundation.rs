@@ -1,10 +1,7 @@
 //! The foundation's promise on the real lab: a clean lab gives exit 0 with no failure, and
 //! breaking T1, T5, T14 or T20 gives exit 1 with the right check failing and naming the cause.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use lab::Lab;
 

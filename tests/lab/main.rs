@@ -1,0 +1,17 @@
+//! Every test that drives the real lab server (tests/lab/up.sh), in one binary: one support
+//! module (`support.rs`: the lab's values, running the real binary, breaking and restoring),
+//! and one lock, so the tests take the shared server one at a time.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
+mod support;
+
+mod delivery;
+mod foundation;
+mod hostfacts;
+mod mysql;
+mod network;
+mod postfix;
+mod reliability;
+mod report_schema;
+mod system;
