@@ -5,6 +5,7 @@ pub mod file;
 pub mod firewall;
 pub mod listen;
 pub mod maildir;
+pub mod maillog;
 pub mod maps;
 pub mod mynetworks;
 pub mod mysql;
