@@ -1109,8 +1109,15 @@ fn parse_saslauthd(message: &str) -> Option<Event> {
     })
 }
 
-/// `pam_mysql - MySQL error (...)`, `pam_unix(smtp:auth): authentication failure; ...`.
+/// `pam_mysql - MySQL error (...)`, `pam_unix(smtp:auth): authentication failure; ...`, and
+/// saslauthd's `auth_pam: pam_authenticate failed: REASON` (with `-d`: `DEBUG: auth_pam: ...`).
 fn parse_pam(message: &str) -> Option<Event> {
+    if let Some((_, detail)) = message.split_once("auth_pam: ") {
+        return Some(Event::Pam {
+            module: "auth_pam".into(),
+            detail: detail.trim().to_string(),
+        });
+    }
     let start = message.find("pam_")?;
     let rest = message.get(start..)?;
     let end = rest

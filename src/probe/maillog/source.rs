@@ -498,7 +498,9 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 /// The best rule for mail (or auth) whose file exists and is readable: complete coverage first,
-/// then rules that name the facility over `*.*`, then the order of the config.
+/// then rules that name the facility over `*.*`, then the order of the config. When rsyslogd
+/// runs and none of the files exists yet, the best one is used anyway: rsyslog creates it with
+/// its first line.
 fn pick_file(
     rules: &[(PathBuf, FileRule)],
     mail: bool,
@@ -517,9 +519,23 @@ fn pick_file(
         let named = if mail { r.mail_named } else { r.auth_named };
         (!c.is_complete(), !named, std::cmp::Reverse(*c), *i)
     });
+    let source = |conf: &PathBuf, rule: &FileRule, cov: Coverage| LogSource {
+        kind: SourceKind::File {
+            path: PathBuf::from(&rule.file),
+        },
+        found_by: FoundBy::Rsyslog {
+            config: conf.clone(),
+            line: rule.line,
+            selector: rule.selector.clone(),
+            running,
+        },
+        mail,
+        auth: !mail,
+        partial: !cov.is_complete(),
+    };
     let mut chosen: Option<LogSource> = None;
+    let mut first_missing: Option<(usize, LogSource)> = None;
     for (_, conf, rule, cov) in cands {
-        let path = PathBuf::from(&rule.file);
         if chosen.is_some() {
             if !considered.iter().any(|c| c.what == rule.file) {
                 considered.push(Considered {
@@ -529,30 +545,33 @@ fn pick_file(
             }
             continue;
         }
-        match file_readable(&path) {
+        match file_readable(Path::new(&rule.file)) {
             Ok(()) => {
                 considered.push(Considered {
                     what: rule.file.clone(),
                     outcome: Outcome::Used,
                 });
-                chosen = Some(LogSource {
-                    kind: SourceKind::File { path },
-                    found_by: FoundBy::Rsyslog {
-                        config: conf.clone(),
-                        line: rule.line,
-                        selector: rule.selector.clone(),
-                        running,
-                    },
-                    mail,
-                    auth: !mail,
-                    partial: !cov.is_complete(),
+                chosen = Some(source(conf, rule, cov));
+            }
+            Err(outcome) => {
+                if outcome == Outcome::NotFound && first_missing.is_none() {
+                    first_missing = Some((considered.len(), source(conf, rule, cov)));
+                }
+                considered.push(Considered {
+                    what: rule.file.clone(),
+                    outcome,
                 });
             }
-            Err(outcome) => considered.push(Considered {
-                what: rule.file.clone(),
-                outcome,
-            }),
         }
+    }
+    if chosen.is_none()
+        && running
+        && let Some((at, s)) = first_missing
+    {
+        if let Some(c) = considered.get_mut(at) {
+            c.outcome = Outcome::Used;
+        }
+        return Some(s);
     }
     chosen
 }
