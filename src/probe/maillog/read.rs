@@ -290,7 +290,15 @@ fn split_lines(
             raw
         };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = String::from_utf8_lossy(raw);
+        let mut text = String::from_utf8_lossy(raw).into_owned();
+        // Invalid bytes become U+FFFD (3 bytes each): cut again, at a character boundary.
+        if text.len() > limits.max_line_bytes {
+            let mut end = limits.max_line_bytes;
+            while end > 0 && !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
         out.push(parse_line(source, &text));
         stats.lines += 1;
     }

@@ -176,21 +176,25 @@ impl Discovery {
 
     /// One sentence: where Postfix logs, or why no log was found.
     pub fn summary(&self) -> String {
+        let why_not = || -> String {
+            let why: Vec<String> = self
+                .considered
+                .iter()
+                .filter(|c| !matches!(c.outcome, Outcome::Used | Outcome::Superseded))
+                .map(|c| format!("{}: {}", c.what, outcome_text(&c.outcome)))
+                .collect();
+            why.join("; ")
+        };
         let auth = match self.auth() {
             Some(a) => format!("; saslauthd/PAM: {}", a.describe()),
-            None => "; no saslauthd/PAM log found".to_string(),
+            None => format!("; no saslauthd/PAM log found ({})", why_not()),
         };
         match self.mail() {
             Some(m) => format!("Postfix logs to {}{auth}", m.describe()),
-            None => {
-                let why: Vec<String> = self
-                    .considered
-                    .iter()
-                    .filter(|c| c.outcome != Outcome::Used)
-                    .map(|c| format!("{}: {}", c.what, outcome_text(&c.outcome)))
-                    .collect();
-                format!("no Postfix log found ({}){auth}", why.join("; "))
+            None if self.auth().is_none() => {
+                format!("no Postfix log found ({})", why_not())
             }
+            None => format!("no Postfix log found ({}){auth}", why_not()),
         }
     }
 }
