@@ -445,6 +445,7 @@ fn service_that_exits_at_start_is_throttled() {
     let fatal = t.fatal.as_ref().unwrap();
     assert_eq!(fatal.program, "postfix/submission/smtpd");
     assert_eq!(fatal.syslog_name(), "postfix/submission");
+    assert_eq!(t.program(), Some("postfix/submission/smtpd"));
     assert_eq!(fatal.severity, Severity::Fatal);
     assert_eq!(fatal.text, "SASL per-process initialization failed");
     assert_eq!(
@@ -921,4 +922,74 @@ async fn journal_cursor_and_window_with_real_journalctl() {
     assert!(c.sessions[0].ended);
     assert_eq!(c.problems.len(), 1);
     assert_eq!(c.auth.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cost of a window (a benchmark, not a test: it asserts nothing about time).
+//   cargo test --release --test maillog -- --ignored --nocapture
+
+#[tokio::test]
+#[ignore = "benchmark: run with --release --ignored --nocapture"]
+async fn bench_window_cost() {
+    // A 10 MB log made of the corpus's real lines (or the lab's log, when readable).
+    let lab_log = std::fs::read_to_string("/var/log/postfix.log").unwrap_or_default();
+    let mut seed = lab_log;
+    for f in [
+        "postlog/send-ok.log",
+        "postlog/tls-key-missing.log",
+        "postlog/bounce.log",
+    ] {
+        seed.push_str(&std::fs::read_to_string(data(f)).unwrap());
+    }
+    let d = tempdir("bench");
+    let file = d.join("mail.log");
+    let mut text = String::with_capacity(11 << 20);
+    while text.len() < 10 << 20 {
+        text.push_str(&seed);
+    }
+    std::fs::write(&file, &text).unwrap();
+    let len = text.len() as u64;
+    let disc = maillog::Discovery {
+        sources: vec![source(&file)],
+        considered: vec![],
+    };
+    let limits = Limits::default();
+    let want = Want {
+        queue_ids: vec!["DFF0AC027C".into()],
+        sessions: vec![localhost(None)],
+        addresses: vec!["root@example.com".into()],
+        message_ids: vec!["corpus-send-ok@mailcheck.invalid".into()],
+    };
+    for back in [64u64 << 10, 1 << 20, 4 << 20] {
+        let mut cursor = maillog::take_cursor(&disc, &limits).await;
+        if let maillog::Position::File { size, .. } = &mut cursor.marks[0].position {
+            *size = len - back;
+        }
+        let (mut t_cursor, mut t_read, mut t_corr) = (vec![], vec![], vec![]);
+        let mut lines = 0;
+        for _ in 0..30 {
+            let t = Instant::now();
+            let _ = maillog::take_cursor(&disc, &limits).await;
+            t_cursor.push(t.elapsed());
+            let t = Instant::now();
+            let w = maillog::read_window(&cursor, &limits).await;
+            t_read.push(t.elapsed());
+            let t = Instant::now();
+            let c = maillog::correlate(&w, &want);
+            t_corr.push(t.elapsed());
+            lines = w.lines.len();
+            std::hint::black_box(c);
+        }
+        let med = |v: &mut Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        println!(
+            "10 MB log, cursor {} KiB before the end: {lines} lines; cursor {:?}, read+parse {:?}, correlate {:?} (median of 30)",
+            back >> 10,
+            med(&mut t_cursor),
+            med(&mut t_read),
+            med(&mut t_corr)
+        );
+    }
 }

@@ -514,6 +514,17 @@ pub struct Throttled {
     pub warnings: Vec<LogLine>,
 }
 
+impl Throttled {
+    /// The tag of the process that failed (`postfix/submission/smtpd` names the service when
+    /// master.cf gives it `-o syslog_name=postfix/submission`), when its lines were found.
+    pub fn program(&self) -> Option<&str> {
+        self.fatal
+            .as_ref()
+            .or(self.warnings.first())
+            .map(|l| l.program.as_str())
+    }
+}
+
 /// Every time master throttled `daemon` (a command name such as `smtpd`, or its full path).
 pub fn find_throttling(window: &Window, daemon: &str) -> Vec<Throttled> {
     let lines = &window.lines;
@@ -540,7 +551,8 @@ pub fn find_throttling(window: &Window, daemon: &str) -> Vec<Throttled> {
         });
         let (mut fatal, mut warnings) = (None, Vec::new());
         if let Some(pid) = child_pid {
-            let own: Vec<&LogLine> = lines[..i]
+            // Its lines come shortly before master notices the exit.
+            let own: Vec<&LogLine> = lines[i.saturating_sub(5_000)..i]
                 .iter()
                 .filter(|x| x.pid == Some(pid) && x.is_postfix() && x.daemon() != "master")
                 .collect();
