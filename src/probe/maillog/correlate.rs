@@ -3,6 +3,7 @@
 //! `connect from` to `disconnect from` of one smtpd process), and every problem Postfix,
 //! saslauthd and PAM logged meanwhile; and finds master(8) throttling a service.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -257,13 +258,18 @@ pub fn correlate(window: &Window, want: &Want) -> Correlation {
             }
         }
     }
+    // Each queue id's lines, in one pass.
+    let mut by_id: HashMap<&str, Vec<&LogLine>> = HashMap::new();
+    for l in lines {
+        if let Some(q) = &l.queue_id {
+            by_id.entry(q.as_str()).or_default().push(l);
+        }
+    }
     let mut i = 0;
     while i < trails.len() && i < MAX_TRAILS {
         let id = trails[i].0.clone();
-        for l in lines {
-            if l.queue_id.as_deref() == Some(id.as_str())
-                && let Event::Notification { queue_id, .. } = &l.event
-            {
+        for l in by_id.get(id.as_str()).into_iter().flatten() {
+            if let Event::Notification { queue_id, .. } = &l.event {
                 add(
                     &mut trails,
                     queue_id,
@@ -281,10 +287,8 @@ pub fn correlate(window: &Window, want: &Want) -> Correlation {
             reason,
             lines: Vec::new(),
         };
-        for l in lines {
-            if l.queue_id.as_deref() == Some(t.queue_id.as_str()) {
-                push_capped(&mut t.lines, l, &mut c.left_out);
-            }
+        for l in by_id.get(t.queue_id.as_str()).into_iter().flatten() {
+            push_capped(&mut t.lines, l, &mut c.left_out);
         }
         c.messages.push(t);
     }
@@ -454,8 +458,8 @@ fn sessions(lines: &[LogLine]) -> Vec<RawSession> {
     let mut out: Vec<RawSession> = Vec::new();
     // (program, pid) -> index in `out` of its open session, and where the process's lines since
     // its last session start.
-    let mut open: std::collections::HashMap<(String, u32), usize> = Default::default();
-    let mut since: std::collections::HashMap<(String, u32), usize> = Default::default();
+    let mut open: HashMap<(String, u32), usize> = HashMap::new();
+    let mut since: HashMap<(String, u32), usize> = HashMap::new();
     for (i, l) in lines.iter().enumerate() {
         let Some(pid) = l.pid else { continue };
         if l.daemon() != "smtpd" {
