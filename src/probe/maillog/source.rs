@@ -414,7 +414,9 @@ fn rsyslog_rules(
             inc.extend(expand_include(pattern));
         }
         for p in inc.into_iter().rev() {
-            queue.push(p);
+            if queue.len() < 4 * MAX_CONFIG_FILES {
+                queue.push(p);
+            }
         }
     }
     out
