@@ -8,6 +8,7 @@ pub mod firewall;
 pub mod listen;
 pub mod lookup;
 pub mod maildir;
+pub mod maillog;
 pub mod maps;
 pub mod mynetworks;
 pub mod mysql;
