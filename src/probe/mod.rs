@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod firewall;
+pub mod hardening;
 pub mod listen;
 pub mod maildir;
 pub mod maps;
