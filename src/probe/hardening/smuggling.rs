@@ -136,7 +136,10 @@ pub fn payload(message: &[u8], end: EndOfData) -> Vec<u8> {
     }
     let last = pieces.len().saturating_sub(1);
     for (i, piece) in pieces.iter().enumerate() {
-        let line = piece.strip_suffix(b"\r").unwrap_or(piece);
+        // Every trailing CR goes: one left on the last line would turn `<LF>.<CR><LF>` into
+        // a standard `<CR><LF>.<CR><LF>`.
+        let keep = piece.len() - piece.iter().rev().take_while(|&&b| b == b'\r').count();
+        let line = &piece[..keep];
         if line.first() == Some(&b'.') {
             out.push(b'.');
         }
@@ -328,6 +331,11 @@ mod tests {
         // A line that is a lone dot is doubled: never a standard end of DATA inside.
         let p = payload(b"a\r\n.\r\nb", EndOfData::LfDotCrLf);
         assert_eq!(p, b"a\r\n..\r\nb\n.\r\n".to_vec());
+        // A stray CR at the end of the last line would complete a standard end: dropped.
+        assert_eq!(
+            payload(b"a\r\r\n", EndOfData::LfDotCrLf),
+            b"a\n.\r\n".to_vec()
+        );
     }
 
     #[test]
