@@ -530,7 +530,7 @@ pub async fn probe(target: &Target, req: LegacyTlsRequest) -> LegacyTlsObservati
         o.transcript = c.quit().await.lines();
         return o;
     }
-    let (mut tcp, mut transcript) = match c.starttls_handover().await {
+    let (mut tcp, mut transcript, reply) = match c.starttls_handover().await {
         Ok(x) => x,
         Err((e, transcript)) => {
             o.starttls = Some(Step::from_error(&e));
@@ -538,10 +538,7 @@ pub async fn probe(target: &Target, req: LegacyTlsRequest) -> LegacyTlsObservati
             return o;
         }
     };
-    o.starttls = Some(Step::Reply {
-        code: 220,
-        lines: Vec::new(),
-    });
+    o.starttls = Some(Step::reply(&reply));
     let hello = client_hello(req.version, &target.server_name, hello_random());
     o.hello_bytes = hello.len();
     transcript.client(format!(

@@ -303,10 +303,10 @@ impl SmtpClient {
 
     /// Sends STARTTLS and, on 220 with nothing else buffered, hands the plain TCP stream over
     /// for a handshake mailcheck builds itself (the TLS 1.0/1.1 ClientHello probe), with the
-    /// transcript so far. On any other outcome returns the error and the transcript.
+    /// transcript so far and the 220. On any other outcome returns the error and the transcript.
     pub async fn starttls_handover(
         mut self,
-    ) -> Result<(TcpStream, Transcript), (SmtpError, Transcript)> {
+    ) -> Result<(TcpStream, Transcript, Reply), (SmtpError, Transcript)> {
         let send = Send {
             bytes: b"STARTTLS\r\n",
             shown: &["STARTTLS"],
@@ -336,7 +336,7 @@ impl SmtpClient {
             return Err((e, self.close().await));
         }
         match std::mem::replace(&mut self.stream, Stream::Gone) {
-            Stream::Plain(tcp) => Ok((tcp, self.transcript)),
+            Stream::Plain(tcp) => Ok((tcp, self.transcript, reply)),
             other => {
                 self.stream = other;
                 let e = self.fail(SmtpError::Io {
