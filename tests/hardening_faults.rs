@@ -173,6 +173,26 @@ async fn h1_a_stalled_or_silent_server_costs_only_the_deadlines() {
     .await;
 }
 
+#[tokio::test]
+async fn h1_half_a_reply_then_silence_is_a_failure_not_silence() {
+    bounded(async {
+        let fake = hardening_fake::start(Fake::HalfReplyAtEndOfData).await;
+        let o =
+            smuggling::probe(&target(fake.addr), &smuggling_request(EndOfData::LfDotCrLf)).await;
+        // Bytes came, so the server did answer the bare-LF end; it is not "still in DATA".
+        assert_eq!(o.response, EndResponse::Failed, "{o:#?}");
+        assert_eq!(
+            o.end_reply.as_ref().and_then(|s| s.error_kind()),
+            Some(ErrorKind::Timeout)
+        );
+        assert!(
+            o.transcript.iter().any(|l| l.contains("S: 250-2.0.0 Ok")),
+            "{o:#?}"
+        );
+    })
+    .await;
+}
+
 // ------------------------------------------------------------------------------------ H2
 
 #[tokio::test]

@@ -44,6 +44,9 @@ pub enum Fake {
     TlsAnswerThenClose(Vec<u8>),
     /// Greets, answers EHLO, then never answers again.
     StallAfterEhlo,
+    /// Like `Lenient`, but the end of DATA (any lone-dot line) gets half a reply
+    /// (`250-2.0.0 Ok`), then silence.
+    HalfReplyAtEndOfData,
     /// Accepts and never says anything.
     Tarpit,
 }
@@ -331,6 +334,10 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
                         break;
                     }
                     prev_crlf = c;
+                }
+                if matches!(st.fake, Fake::HalfReplyAtEndOfData) {
+                    say(s, "250-2.0.0 Ok\r\n").await?;
+                    std::future::pending::<()>().await;
                 }
                 say(s, "250 2.0.0 Ok: queued as FAKEQ123\r\n").await?
             }

@@ -594,7 +594,7 @@ impl SmtpClient {
             Ok(Err(ReadError::Io(e))) => io_error(phase, &e),
         };
         if let Some(partial) = parser.partial() {
-            self.transcript.server_reply(&partial);
+            self.transcript.server_partial_reply(&partial);
         }
         Err(self.fail(err))
     }
