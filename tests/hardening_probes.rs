@@ -20,7 +20,7 @@ use mailcheck::probe::hardening::pipelining::{self, PipeliningRequest, Variant};
 use mailcheck::probe::hardening::relay_tricks::{self, Trick};
 use mailcheck::probe::hardening::smuggling::{self, EndOfData, EndResponse, SmugglingRequest};
 use mailcheck::probe::hardening::starttls_injection::{self, InjectionRequest};
-use mailcheck::probe::hardening::{Target, vrfy};
+use mailcheck::probe::hardening::{Target, certificate, vrfy};
 use mailcheck::probe::maildir;
 use mailcheck::probe::testmail;
 
@@ -486,6 +486,24 @@ fn h6_seclevel_2_refuses_tls10_with_internal_error() {
         );
     }
     g.restore();
+}
+
+/// The lab's self-signed certificate (tests/lab/up.sh): RSA-2048, SHA-256, on both ports.
+#[test]
+fn h6_certificate_algorithms() {
+    let g = Lab::lock();
+    for port in [25, 587] {
+        let o = rt().block_on(certificate::probe(&target(&g, V6, port)));
+        assert!(o.problems.is_empty(), "{o:#?}");
+        let leaf = o.certificates.first().expect("a certificate");
+        assert_eq!(
+            (leaf.key_type.as_str(), leaf.key_bits),
+            ("RSA", Some(2048)),
+            "{o:#?}"
+        );
+        assert_eq!(leaf.signature_algorithm, "sha256WithRSAEncryption");
+        assert_eq!(leaf.signature_hash.as_deref(), Some("SHA-256"));
+    }
 }
 
 // ------------------------------------------------------------------------------------ H7

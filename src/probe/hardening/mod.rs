@@ -5,6 +5,7 @@
 //! observation: what was sent, what came back, and the transcript. None decides pass or fail,
 //! none prints, none reads the run's context.
 
+pub mod certificate;
 pub mod legacy_tls;
 pub mod pipelining;
 pub mod relay_tricks;
