@@ -1,5 +1,7 @@
-//! H6 certificate algorithms (RFC 5280 §4.1.1.2 signatureAlgorithm, RFC 8017/5758/8410 OIDs; the
-//! CA/Browser Forum's SHA-1 sunset): which key and signature hash each certificate served uses.
+//! H6 certificate algorithms: key and signature hash of each certificate served (RFC 5280 §4.1.1.2).
+//!
+//! Signature OIDs per RFC 8017, RFC 5758 and RFC 8410; SHA-1 and MD5 signatures are what
+//! current clients refuse.
 //!
 //! The key type and size come from [`CertInfo`](crate::probe::tls::CertInfo); this adds the
 //! signature algorithm, which `CertInfo` does not record. Plain data: whether RSA-2048 and

@@ -1,5 +1,7 @@
-//! H6 TLS floor (RFC 8996 deprecates TLS 1.0/1.1; ClientHello and records per RFC 2246/4346,
-//! RFC 6066 SNI, RFC 8422 groups, RFC 5746; Postfix smtpd_tls_protocols): a hand-built ClientHello.
+//! H6 TLS floor: a hand-built TLS 1.0/1.1 ClientHello after STARTTLS (RFC 8996; Postfix smtpd_tls_protocols).
+//!
+//! Records and ClientHello per RFC 2246/4346, SNI per RFC 6066, groups per RFC 8422,
+//! renegotiation_info per RFC 5746.
 //!
 //! rustls cannot offer TLS 1.0 or 1.1, so after STARTTLS this module writes its own TLS 1.0 or
 //! 1.1 ClientHello (ciphers of that era, SNI, supported_groups, ec_point_formats,

@@ -1,5 +1,7 @@
-//! Probes for the hardening requirements H1-H7 (issue 15: CVE-2023-51764, CVE-2011-0411, RFC 2920,
-//! RFC 5321 §3.5 VRFY, RFC 8996 TLS floor, RFC 5321 §3.6 relay tricks), each returning plain data.
+//! Probes for the hardening requirements H1-H7 (issue 15), each returning plain data, never a verdict.
+//!
+//! CVE-2023-51764 smuggling, CVE-2011-0411 STARTTLS injection, RFC 2920 synchronisation, RFC
+//! 5321 §3.5.3 VRFY, RFC 8996 TLS floor, RFC 5321 §3.6 relay tricks.
 //!
 //! Every probe takes explicit inputs (a [`Target`] plus its own request) and returns an
 //! observation: what was sent, what came back, and the transcript. None decides pass or fail,

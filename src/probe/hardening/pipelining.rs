@@ -1,5 +1,7 @@
-//! H3 SMTP synchronisation (RFC 5321 §4.3.1, RFC 2920 §3.1; Postfix smtpd_forbid_unauth_pipelining
-//! and reject_unauth_pipelining, postconf(5)): what a server does with a client that talks ahead.
+//! H3 SMTP synchronisation: a client that talks ahead (RFC 2920 §3.1; Postfix smtpd_forbid_unauth_pipelining).
+//!
+//! Also RFC 5321 §4.3.1 (wait for the greeting) and Postfix reject_unauth_pipelining,
+//! postconf(5).
 //!
 //! The client writes `EHLO <name><CR><LF>NOOP<CR><LF>` in one write, right after the greeting
 //! (EHLO must end a pipelined group, and PIPELINING has not been announced yet), or, in the

@@ -1,11 +1,16 @@
-//! H7 classic relay tricks (RFC 5321 §3.6.1, §4.1.2, §4.1.3, App. C; Postfix allow_percent_hack,
-//! swap_bangpath, resolve_dequoted_address; ADDRESS_REWRITING_README): RCPT only, never DATA.
+//! H7 classic relay tricks, RCPT only (RFC 5321 §3.6, App. C; Postfix allow_untrusted_routing).
+//!
+//! Postfix documents the address forms in ADDRESS_REWRITING_README (allow_percent_hack,
+//! swap_bangpath, resolve_dequoted_address).
 //!
 //! From a client outside `mynetworks`, unauthenticated, one transaction with one RCPT per
 //! form, then RSET. The foreign recipient is in `example.net` and the address literal is
 //! `198.51.100.7` (RFC 2606 / RFC 5737 documentation names), so nothing can ever be relayed
 //! anywhere real. Postfix resolves every form to its real destination before the relay check
-//! (the lab answers `454 4.7.1 <...>: Relay access denied` to all of them).
+//! (the lab answers `454 4.7.1 <...>: Relay access denied` to all of them), and with
+//! `allow_untrusted_routing = no` (the default) refuses the routed local parts (`%`, `!`, a
+//! quoted `@`) even where an access map says OK; with `yes` they pass the relay check and are
+//! refused only as unknown users (`550 5.1.1 ... User unknown in virtual mailbox table`).
 
 use serde::{Deserialize, Serialize};
 

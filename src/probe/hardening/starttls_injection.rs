@@ -1,5 +1,7 @@
-//! H2 STARTTLS command injection (CVE-2011-0411 class; RFC 3207 §4.2, RFC 2920 §3.1): does the
-//! server answer, inside TLS, a command that was sent in plaintext in the same write as STARTTLS?
+//! H2 STARTTLS command injection: a command in the STARTTLS packet answered inside TLS? (CVE-2011-0411)
+//!
+//! RFC 3207 §4.2: after the handshake both sides start from scratch, so nothing said in
+//! plaintext may be acted on inside TLS.
 //!
 //! Writes `STARTTLS<CR><LF>NOOP<CR><LF>` at once, completes the handshake, then waits briefly
 //! without sending anything: a reply that arrives was the server executing the plaintext
