@@ -1,4 +1,4 @@
-//! H6 certificate algorithms: key and signature hash of each certificate served (RFC 5280 §4.1.1.2).
+//! H6 certificate algorithms: key and signature hash of each certificate (RFC 5280 §4.1.1.2).
 //!
 //! Signature OIDs per RFC 8017, RFC 5758 and RFC 8410; SHA-1 and MD5 signatures are what
 //! current clients refuse.

@@ -1,4 +1,4 @@
-//! H6 TLS floor: a hand-built TLS 1.0/1.1 ClientHello after STARTTLS (RFC 8996; Postfix smtpd_tls_protocols).
+//! H6 TLS floor: a hand-built TLS 1.0/1.1 ClientHello after STARTTLS (RFC 8996, RFC 2246/4346).
 //!
 //! Records and ClientHello per RFC 2246/4346, SNI per RFC 6066, groups per RFC 8422,
 //! renegotiation_info per RFC 5746.

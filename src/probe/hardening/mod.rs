@@ -1,4 +1,4 @@
-//! Probes for the hardening requirements H1-H7 (issue 15), each returning plain data, never a verdict.
+//! Probes for the hardening requirements H1-H7 (issue 15): plain data, never a verdict.
 //!
 //! CVE-2023-51764 smuggling, CVE-2011-0411 STARTTLS injection, RFC 2920 synchronisation, RFC
 //! 5321 §3.5.3 VRFY, RFC 8996 TLS floor, RFC 5321 §3.6 relay tricks.

@@ -1,7 +1,7 @@
-//! H3 SMTP synchronisation: a client that talks ahead (RFC 2920 §3.1; Postfix smtpd_forbid_unauth_pipelining).
+//! H3 SMTP synchronisation: a client that talks ahead (RFC 2920 §3.1; Postfix forbid/reject).
 //!
-//! Also RFC 5321 §4.3.1 (wait for the greeting) and Postfix reject_unauth_pipelining,
-//! postconf(5).
+//! Postfix's controls are smtpd_forbid_unauth_pipelining and reject_unauth_pipelining
+//! (postconf(5)); RFC 5321 §4.3.1 has the client wait for the greeting.
 //!
 //! The client writes `EHLO <name><CR><LF>NOOP<CR><LF>` in one write, right after the greeting
 //! (EHLO must end a pipelined group, and PIPELINING has not been announced yet), or, in the

@@ -1,4 +1,4 @@
-//! H1 SMTP smuggling: is a bare-LF end of DATA taken? (CVE-2023-51764; Postfix smtpd_forbid_bare_newline)
+//! H1 SMTP smuggling: is a bare-LF end of DATA taken? (CVE-2023-51764, smtpd_forbid_bare_newline)
 //!
 //! One message to the test account, ended with a non-standard end of DATA and nothing after
 //! it. Postfix with `smtpd_forbid_bare_newline = no` (the default before 3.9) answers 250 and

@@ -1,4 +1,4 @@
-//! H2 STARTTLS command injection: a command in the STARTTLS packet answered inside TLS? (CVE-2011-0411)
+//! H2 STARTTLS injection: is a command pipelined with STARTTLS answered in TLS? (CVE-2011-0411)
 //!
 //! RFC 3207 §4.2: after the handshake both sides start from scratch, so nothing said in
 //! plaintext may be acted on inside TLS.

@@ -1,4 +1,4 @@
-//! H4 address probing: what `VRFY <account>` and `VRFY postmaster` get (RFC 5321 §3.5.3; disable_vrfy_command).
+//! H4 address probing: the replies to `VRFY <account>` and `VRFY postmaster` (RFC 5321 §3.5.3).
 //!
 //! Postfix 3.7.11 with the default `disable_vrfy_command = no` announces VRFY in EHLO and
 //! answers `252 2.0.0 <address>`; with `yes` it drops VRFY from EHLO and answers
