@@ -35,6 +35,16 @@ async fn bounded<T>(f: impl Future<Output = T>) -> T {
         .expect("probe did not finish in 8 s: some wait is unbounded")
 }
 
+/// Observations are plain data: JSON and back gives the same value (what fixtures rely on).
+fn roundtrip<T>(o: &T)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let text = serde_json::to_string(o).unwrap();
+    let back: T = serde_json::from_str(&text).unwrap();
+    assert_eq!(&back, o, "{text}");
+}
+
 fn smuggling_request(end: EndOfData) -> SmugglingRequest {
     SmugglingRequest {
         account: ACCOUNT.to_string(),
@@ -57,6 +67,7 @@ async fn h1_a_server_that_takes_the_bare_lf_end_queues_the_message() {
         ] {
             let o = smuggling::probe(&target(fake.addr), &smuggling_request(end)).await;
             assert_eq!(o.response, EndResponse::Accepted, "{end:?}: {o:#?}");
+            roundtrip(&o);
             assert_eq!(o.end_reply.as_ref().and_then(|s| s.code()), Some(250));
             assert_eq!(o.queue_id.as_deref(), Some("FAKEQ123"));
             let id = o.message_id.clone().unwrap();
@@ -130,6 +141,7 @@ async fn h1_a_server_that_rejects_bare_lf_is_recorded_with_its_reply() {
         assert!(step.describe().contains("bare <LF> received"));
 
         let o = smuggling::bare_lf_command(&target(fake.addr)).await;
+        roundtrip(&o);
         assert_eq!(o.bare_lf_noop.as_ref().and_then(|s| s.code()), Some(521));
         assert_eq!(
             o.noop_after.as_ref().and_then(|s| s.error_kind()),
@@ -201,6 +213,7 @@ async fn h2_a_server_that_answers_the_injected_command_inside_tls() {
         let fake = hardening_fake::start(Fake::TlsInjectable(Tls::self_signed())).await;
         let o = starttls_injection::probe(&target(fake.addr), &InjectionRequest::default()).await;
         assert_eq!(o.sent, "STARTTLS<CR><LF>NOOP<CR><LF>");
+        roundtrip(&o);
         assert_eq!(
             o.starttls.as_ref().and_then(|s| s.code()),
             Some(220),
@@ -278,6 +291,7 @@ async fn h3_a_permissive_server_answers_both_and_goes_on_to_data() {
         )
         .await;
         assert_eq!(o.sent, "EHLO mailcheck.invalid<CR><LF>NOOP<CR><LF>");
+        roundtrip(&o);
         assert_eq!(o.first.as_ref().and_then(|s| s.code()), Some(250), "{o:#?}");
         assert_eq!(o.second.as_ref().and_then(|s| s.code()), Some(250));
         assert_eq!(o.data.as_ref().and_then(|s| s.code()), Some(354));
@@ -370,6 +384,7 @@ async fn h4_vrfy_answers_are_recorded() {
         let fake = hardening_fake::start(Fake::Lenient).await;
         let o = vrfy::probe(&target(fake.addr), &[ACCOUNT, vrfy::POSTMASTER]).await;
         assert!(o.ehlo_offers_vrfy);
+        roundtrip(&o);
         assert_eq!(o.attempts.len(), 2);
         assert_eq!(o.attempts[0].reply.code(), Some(252));
         assert_eq!(o.attempts[1].argument, "postmaster");
@@ -409,6 +424,7 @@ async fn legacy(answer: Fake, version: LegacyVersion) -> legacy_tls::LegacyTlsOb
     assert_eq!(hello.len(), o.hello_bytes, "{o:#?}");
     assert_eq!(&hello[..3], &[22, 3, 1]);
     assert_eq!(u16::from_be_bytes([hello[9], hello[10]]), version.wire());
+    roundtrip(&o);
     o
 }
 
@@ -514,6 +530,7 @@ async fn h7_an_open_relay_accepts_every_form_and_gets_no_data() {
         let fake = hardening_fake::start(Fake::OpenRelay).await;
         let o = relay_tricks::probe(&target(fake.addr), "fake.example").await;
         assert_eq!(o.attempts.len(), Trick::ALL.len());
+        roundtrip(&o);
         assert!(
             o.attempts.iter().all(|a| a.rcpt.code() == Some(250)),
             "{o:#?}"
