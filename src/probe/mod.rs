@@ -5,6 +5,7 @@ pub mod access;
 pub mod daemons;
 pub mod file;
 pub mod firewall;
+pub mod hardening;
 pub mod listen;
 pub mod lookup;
 pub mod maildir;

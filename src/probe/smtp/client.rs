@@ -46,6 +46,17 @@ impl std::fmt::Debug for SmtpClient {
     }
 }
 
+/// What [`SmtpClient::starttls_with_pipelined`] saw.
+#[derive(Debug, Clone)]
+pub struct PipelinedStarttls {
+    /// The 220 to STARTTLS.
+    pub reply: Reply,
+    pub tls: TlsInfo,
+    /// Sanitised excerpt of plaintext the server sent after its 220, before the handshake
+    /// (e.g. an answer to the injected command); it was discarded, never fed to TLS.
+    pub plaintext_after_reply: Option<String>,
+}
+
 /// The bytes to send in one exchange and what the transcript shows for them.
 struct Send<'a> {
     bytes: &'a [u8],
@@ -58,7 +69,7 @@ impl SmtpClient {
     pub async fn connect(addr: SocketAddr, timeouts: Timeouts) -> Result<SmtpClient, SmtpError> {
         let started = Instant::now();
         let tcp = crate::net::connect(addr, timeouts.connect).await?;
-        Self::greet(tcp, addr, timeouts, started).await
+        Self::greet(tcp, addr, timeouts, started, None).await
     }
 
     /// Like `connect`, with the local end bound to `source` first (e.g. `::1` or 127.0.0.2 for
@@ -70,7 +81,30 @@ impl SmtpClient {
     ) -> Result<SmtpClient, SmtpError> {
         let started = Instant::now();
         let tcp = crate::net::connect_from(source, addr, timeouts.connect).await?;
-        Self::greet(tcp, addr, timeouts, started).await
+        Self::greet(tcp, addr, timeouts, started, None).await
+    }
+
+    /// Connects (from `source` when given), writes `early` at once, before reading the
+    /// greeting, then reads the greeting (RFC 5321 §4.3.1 says the client waits for it). Only
+    /// for the synchronisation probe: postscreen(8) counts this as a pregreet violation and
+    /// may turn this client away for up to a day (`postscreen_greet_ttl`).
+    pub async fn connect_speaking_first(
+        source: Option<IpAddr>,
+        addr: SocketAddr,
+        timeouts: Timeouts,
+        early: &[u8],
+        shown: &[&str],
+    ) -> Result<SmtpClient, SmtpError> {
+        let started = Instant::now();
+        let tcp = match source {
+            Some(ip) => crate::net::connect_from(ip, addr, timeouts.connect).await?,
+            None => crate::net::connect(addr, timeouts.connect).await?,
+        };
+        let send = Send {
+            bytes: early,
+            shown,
+        };
+        Self::greet(tcp, addr, timeouts, started, Some(send)).await
     }
 
     async fn greet(
@@ -78,6 +112,7 @@ impl SmtpClient {
         peer: SocketAddr,
         timeouts: Timeouts,
         started: Instant,
+        early: Option<Send<'_>>,
     ) -> Result<SmtpClient, SmtpError> {
         let mut transcript = Transcript::new(started);
         match tcp.local_addr() {
@@ -98,9 +133,10 @@ impl SmtpClient {
             transcript,
             unusable: None,
         };
-        // Never send before the greeting (postscreen's pregreet test would count it).
+        // Never send before the greeting (postscreen's pregreet test would count it), unless
+        // the caller asked for exactly that.
         client.banner = client
-            .exchange(Phase::Banner, timeouts.banner, None)
+            .exchange(Phase::Banner, timeouts.banner, early)
             .await?;
         Ok(client)
     }
@@ -130,6 +166,47 @@ impl SmtpClient {
     /// buffered would be plaintext injected before TLS), drops the capabilities, and performs
     /// the handshake with the dangerous recording verifier. The caller sends EHLO again.
     pub async fn starttls(&mut self, server_name: &str) -> Result<TlsInfo, SmtpError> {
+        let send = Send {
+            bytes: b"STARTTLS\r\n",
+            shown: &["STARTTLS"],
+        };
+        self.starttls_sending(server_name, send, false)
+            .await
+            .map(|(_, info, _)| info)
+    }
+
+    /// Like [`starttls`](Self::starttls), but writes `extra` in the same write as `STARTTLS`
+    /// (the CVE-2011-0411 injection test) and records, instead of refusing, plaintext the server
+    /// sent after its 220: that excerpt is returned and then discarded, never fed to TLS.
+    pub async fn starttls_with_pipelined(
+        &mut self,
+        server_name: &str,
+        extra: &[u8],
+        shown_extra: &[&str],
+    ) -> Result<PipelinedStarttls, SmtpError> {
+        let mut bytes = b"STARTTLS\r\n".to_vec();
+        bytes.extend_from_slice(extra);
+        let mut shown = vec!["STARTTLS"];
+        shown.extend_from_slice(shown_extra);
+        let send = Send {
+            bytes: &bytes,
+            shown: &shown,
+        };
+        let (reply, tls, plaintext_after_reply) =
+            self.starttls_sending(server_name, send, true).await?;
+        Ok(PipelinedStarttls {
+            reply,
+            tls,
+            plaintext_after_reply,
+        })
+    }
+
+    async fn starttls_sending(
+        &mut self,
+        server_name: &str,
+        send: Send<'_>,
+        tolerate_pending: bool,
+    ) -> Result<(Reply, TlsInfo, Option<String>), SmtpError> {
         if self.is_tls() {
             return Err(SmtpError::Io {
                 phase: Phase::Starttls,
@@ -139,10 +216,6 @@ impl SmtpClient {
         let name = tls::server_name(server_name).map_err(|detail| SmtpError::Tls { detail })?;
         let (config, verifier) =
             tls::dangerous_client_config().map_err(|detail| SmtpError::Tls { detail })?;
-        let send = Send {
-            bytes: b"STARTTLS\r\n",
-            shown: &["STARTTLS"],
-        };
         let reply = self
             .exchange(Phase::Starttls, self.timeouts.command, Some(send))
             .await?;
@@ -154,16 +227,24 @@ impl SmtpClient {
         }
         // What was learned in plaintext means nothing once TLS is up (RFC 3207 §4.2).
         self.caps = None;
+        let mut pending = None;
         if !self.buf.is_empty() {
-            let err = SmtpError::Protocol {
-                phase: Phase::Starttls,
-                detail: format!(
-                    "data after STARTTLS 220, before the TLS handshake (possible command \
-                     injection): {}",
-                    self.buf.pending_excerpt()
-                ),
-            };
-            return Err(self.fail(err));
+            if !tolerate_pending {
+                let err = SmtpError::Protocol {
+                    phase: Phase::Starttls,
+                    detail: format!(
+                        "data after STARTTLS 220, before the TLS handshake (possible command \
+                         injection): {}",
+                        self.buf.pending_excerpt()
+                    ),
+                };
+                return Err(self.fail(err));
+            }
+            let excerpt = self.buf.take_pending_excerpt();
+            self.transcript.note(format!(
+                "plaintext after STARTTLS 220, before the TLS handshake (discarded): {excerpt}"
+            ));
+            pending = Some(excerpt);
         }
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(self.fail(SmtpError::Io {
@@ -217,7 +298,54 @@ impl SmtpClient {
             self.transcript.note(p);
         }
         self.tls = Some(info.clone());
-        Ok(info)
+        Ok((reply, info, pending))
+    }
+
+    /// Sends STARTTLS and, on 220 with nothing else buffered, hands the plain TCP stream over
+    /// for a handshake mailcheck builds itself (the TLS 1.0/1.1 ClientHello probe), with the
+    /// transcript so far and the 220. On any other outcome returns the error and the transcript.
+    pub async fn starttls_handover(
+        mut self,
+    ) -> Result<(TcpStream, Transcript, Reply), (SmtpError, Transcript)> {
+        let send = Send {
+            bytes: b"STARTTLS\r\n",
+            shown: &["STARTTLS"],
+        };
+        let reply = match self
+            .exchange(Phase::Starttls, self.timeouts.command, Some(send))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Err((e, self.close().await)),
+        };
+        if reply.code != 220 {
+            let e = SmtpError::Rejected {
+                phase: Phase::Starttls,
+                reply,
+            };
+            return Err((e, self.quit().await));
+        }
+        if !self.buf.is_empty() {
+            let e = self.fail(SmtpError::Protocol {
+                phase: Phase::Starttls,
+                detail: format!(
+                    "data after STARTTLS 220, before the TLS handshake: {}",
+                    self.buf.pending_excerpt()
+                ),
+            });
+            return Err((e, self.close().await));
+        }
+        match std::mem::replace(&mut self.stream, Stream::Gone) {
+            Stream::Plain(tcp) => Ok((tcp, self.transcript, reply)),
+            other => {
+                self.stream = other;
+                let e = self.fail(SmtpError::Io {
+                    phase: Phase::Starttls,
+                    detail: "TLS is already active".to_string(),
+                });
+                Err((e, self.close().await))
+            }
+        }
     }
 
     /// Whether the session runs inside TLS.
@@ -377,6 +505,106 @@ impl SmtpClient {
         };
         self.exchange(Phase::DataEnd, self.timeouts.data, Some(send))
             .await
+    }
+
+    /// Writes `bytes` exactly as given (no CRLF added, no dot-stuffing), under the command
+    /// deadline, and shows `shown` in the transcript. Reads nothing: follow with
+    /// [`reply`](Self::reply) or [`reply_within`](Self::reply_within). For probes that must put
+    /// unusual bytes on the wire (pipelined commands, bare LF, a non-standard end of DATA).
+    pub async fn send_raw(
+        &mut self,
+        phase: Phase,
+        bytes: &[u8],
+        shown: &[&str],
+    ) -> Result<(), SmtpError> {
+        if let Some(why) = &self.unusable {
+            return Err(SmtpError::Io {
+                phase,
+                detail: format!("session unusable: {why}"),
+            });
+        }
+        for line in shown {
+            self.transcript.client(*line);
+        }
+        let deadline = self.timeouts.command;
+        let stream = &mut self.stream;
+        let result = tokio::time::timeout(deadline, async move {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        })
+        .await;
+        let err = match result {
+            Ok(Ok(())) => return Ok(()),
+            Err(_) => SmtpError::Timeout {
+                phase,
+                after: deadline,
+            },
+            Ok(Err(e)) => io_error(phase, &e),
+        };
+        Err(self.fail(err))
+    }
+
+    /// Reads one complete reply within `deadline` (a 421 is `Err(ServiceUnavailable)`), as
+    /// after a command, for bytes written with [`send_raw`](Self::send_raw).
+    pub async fn reply(&mut self, phase: Phase, deadline: Duration) -> Result<Reply, SmtpError> {
+        self.exchange(phase, deadline, None).await
+    }
+
+    /// Waits up to `wait` for a reply. `Ok(None)` when not a single byte arrived: the server is
+    /// silent (still reading DATA, or it discarded what was sent) and the session stays usable.
+    /// A reply that started but did not finish in time is `Err(Timeout)`, like any other wait.
+    pub async fn reply_within(
+        &mut self,
+        phase: Phase,
+        wait: Duration,
+    ) -> Result<Option<Reply>, SmtpError> {
+        if let Some(why) = &self.unusable {
+            return Err(SmtpError::Io {
+                phase,
+                detail: format!("session unusable: {why}"),
+            });
+        }
+        let mut parser = ReplyParser::default();
+        let stream = &mut self.stream;
+        let buf = &mut self.buf;
+        let parser_ref = &mut parser;
+        let result =
+            tokio::time::timeout(
+                wait,
+                async move { read_reply(buf, stream, parser_ref).await },
+            )
+            .await;
+        let err = match result {
+            Ok(Ok(reply)) => {
+                self.transcript.server_reply(&reply);
+                if reply.code == 421 {
+                    self.unusable = Some(format!("421 during {phase}"));
+                    return Err(SmtpError::ServiceUnavailable { phase, reply });
+                }
+                return Ok(Some(reply));
+            }
+            Err(_) if parser.partial().is_none() && self.buf.is_empty() => {
+                self.transcript
+                    .note(format!("no reply within {}", super::human_duration(wait)));
+                return Ok(None);
+            }
+            Err(_) => SmtpError::Timeout { phase, after: wait },
+            Ok(Err(ReadError::Closed)) => SmtpError::Closed { phase },
+            Ok(Err(ReadError::Protocol(detail))) => SmtpError::Protocol { phase, detail },
+            Ok(Err(ReadError::Io(e))) => io_error(phase, &e),
+        };
+        if let Some(partial) = parser.partial() {
+            self.transcript.server_partial_reply(&partial);
+        }
+        Err(self.fail(err))
+    }
+
+    /// Closes the connection without QUIT (e.g. in the middle of DATA, so that the server
+    /// discards the unfinished message) and returns the transcript.
+    pub async fn close(mut self) -> Transcript {
+        self.transcript.note("closed the connection without QUIT");
+        let _ = tokio::time::timeout(SHUTDOWN_DEADLINE, self.stream.shutdown()).await;
+        self.transcript
     }
 
     /// Best-effort QUIT under a short deadline, then closes; returns the transcript.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use crate::probe::tls::{CertInfo, TlsInfo};
 pub use auth::AuthMechanism;
-pub use client::SmtpClient;
+pub use client::{PipelinedStarttls, SmtpClient};
 pub use command::Command;
 pub use reply::{Capabilities, MAX_LINE, MAX_LINES, MAX_REPLY, Reply, parse_reply};
 pub use transcript::{Dir, Transcript, TranscriptEntry};

@@ -351,6 +351,15 @@ impl ReadBuffer {
         excerpt(&self.buf[self.start..self.end])
     }
 
+    /// An excerpt of the waiting bytes, which are then dropped (plaintext that must not reach
+    /// the TLS layer).
+    pub(crate) fn take_pending_excerpt(&mut self) -> String {
+        let text = self.pending_excerpt();
+        self.start = 0;
+        self.end = 0;
+        text
+    }
+
     /// Takes the next complete line (line end removed) if one is buffered.
     fn next_line(&mut self) -> Result<Option<Vec<u8>>, String> {
         let pending = &self.buf[self.start..self.end];

@@ -83,6 +83,15 @@ impl Transcript {
         }
     }
 
+    /// Records the lines of a reply that never finished, each with the `-` of a line that
+    /// is not the last, as they came.
+    pub(crate) fn server_partial_reply(&mut self, reply: &super::Reply) {
+        for line in &reply.lines {
+            self.push(Dir::Server, format!("{}-{line}", reply.code));
+        }
+        self.note("reply unfinished");
+    }
+
     /// Runs `redactor` over every entry from index `from` on.
     pub(crate) fn redact_from(&mut self, from: usize, redactor: &crate::secret::Redactor) {
         for e in self.entries.iter_mut().skip(from) {

@@ -1,0 +1,168 @@
+//! H2 STARTTLS injection: is a command pipelined with STARTTLS answered in TLS? (CVE-2011-0411)
+//!
+//! RFC 3207 §4.2: after the handshake both sides start from scratch, so nothing said in
+//! plaintext may be acted on inside TLS.
+//!
+//! Writes `STARTTLS<CR><LF>NOOP<CR><LF>` at once, completes the handshake, then waits briefly
+//! without sending anything: a reply that arrives was the server executing the plaintext
+//! NOOP inside the TLS session. Postfix discards it since 2.8.0 (2.7.3, 2.6.9, 2.5.12, 2.4.16).
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Endpoint, SetupFailure, Step, Target};
+use crate::probe::smtp::{Phase, SmtpError};
+
+/// The command written in the same packet as STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Injected {
+    /// `NOOP`: harmless if executed.
+    #[default]
+    Noop,
+    /// `RSET`: harmless if executed.
+    Rset,
+}
+
+impl Injected {
+    pub fn line(self) -> &'static str {
+        match self {
+            Injected::Noop => "NOOP",
+            Injected::Rset => "RSET",
+        }
+    }
+}
+
+/// What the injection probe needs besides the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectionRequest {
+    pub injected: Injected,
+    /// How long to wait after the handshake for an answer to the injected command.
+    pub wait: Duration,
+}
+
+impl Default for InjectionRequest {
+    fn default() -> Self {
+        InjectionRequest {
+            injected: Injected::Noop,
+            wait: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// What the injection probe saw.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StarttlsInjectionObservation {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    pub setup_failure: Option<SetupFailure>,
+    pub ehlo: Option<Step>,
+    /// The bytes written, as shown: `STARTTLS<CR><LF>NOOP<CR><LF>`.
+    pub sent: String,
+    /// The reply to STARTTLS (220 expected), or why there was none.
+    pub starttls: Option<Step>,
+    /// Plaintext the server sent after its 220 and before the handshake (sanitised excerpt):
+    /// an answer to the injected command given before TLS. Discarded, never fed to TLS.
+    pub plaintext_after_starttls: Option<String>,
+    /// The handshake's failure, when the 220 came but TLS did not (e.g. the server fed the
+    /// injected bytes to its TLS layer).
+    pub handshake_error: Option<Step>,
+    /// "TLSv1.3".
+    pub tls_protocol: Option<String>,
+    pub tls_cipher: Option<String>,
+    /// What arrived inside TLS before mailcheck sent anything: `None` when nothing came
+    /// within the wait (the injected command was discarded).
+    pub reply_inside_tls: Option<Step>,
+    /// The wait after the handshake (milliseconds).
+    pub waited_ms: u64,
+    /// EHLO inside TLS afterwards: shows the session is sound (and would hold a late answer
+    /// to the injected command, in its place).
+    pub ehlo_tls: Option<Step>,
+    pub transcript: Vec<String>,
+}
+
+/// Runs the injection probe.
+pub async fn probe(target: &Target, req: &InjectionRequest) -> StarttlsInjectionObservation {
+    let extra = format!("{}\r\n", req.injected.line());
+    let mut o = StarttlsInjectionObservation {
+        endpoint: Endpoint::of(target),
+        sent: super::show_bytes(format!("STARTTLS\r\n{extra}").as_bytes()),
+        ..StarttlsInjectionObservation::default()
+    };
+    let (mut c, ehlo) = match super::open(target).await {
+        Ok(x) => x,
+        Err((f, transcript)) => {
+            o.setup_failure = Some(f);
+            o.transcript = transcript;
+            return o;
+        }
+    };
+    o.ehlo = Some(ehlo);
+    if !c.capabilities().is_some_and(|k| k.has("STARTTLS")) {
+        o.setup_failure = Some(super::starttls_not_offered());
+        o.transcript = c.quit().await.lines();
+        return o;
+    }
+    let r = c
+        .starttls_with_pipelined(
+            &target.server_name,
+            extra.as_bytes(),
+            &[req.injected.line()],
+        )
+        .await;
+    let done = match r {
+        Ok(done) => done,
+        Err(e) => {
+            if e.phase() == Phase::TlsHandshake {
+                o.starttls = Some(Step::Reply {
+                    code: 220,
+                    lines: Vec::new(),
+                });
+                o.handshake_error = Some(Step::from_error(&e));
+            } else {
+                o.starttls = Some(Step::from_error(&e));
+            }
+            o.transcript = c.close().await.lines();
+            return o;
+        }
+    };
+    o.starttls = Some(Step::reply(&done.reply));
+    o.plaintext_after_starttls = done.plaintext_after_reply;
+    o.tls_protocol = Some(done.tls.protocol.clone());
+    o.tls_cipher = Some(done.tls.cipher.clone());
+    let started = Instant::now();
+    let r = c.reply_within(Phase::Other, req.wait).await;
+    o.waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match r {
+        Ok(None) => {}
+        Ok(Some(reply)) => o.reply_inside_tls = Some(Step::reply(&reply)),
+        Err(e) => {
+            o.reply_inside_tls = Some(Step::from_error(&e));
+            o.transcript = c.close().await.lines();
+            return o;
+        }
+    }
+    let r = c.ehlo(&target.ehlo_name).await;
+    o.ehlo_tls = Some(Step::from_result(&r));
+    let failed = matches!(r, Err(SmtpError::Closed { .. }));
+    o.transcript = if failed {
+        c.close().await.lines()
+    } else {
+        c.quit().await.lines()
+    };
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injected_lines() {
+        assert_eq!(Injected::Noop.line(), "NOOP");
+        assert_eq!(Injected::Rset.line(), "RSET");
+        assert_eq!(InjectionRequest::default().injected, Injected::Noop);
+    }
+}
