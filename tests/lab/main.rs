@@ -8,7 +8,9 @@ mod support;
 
 mod delivery;
 mod foundation;
+mod hardening;
 mod hostfacts;
+mod maillog;
 mod mysql;
 mod network;
 mod postfix;

@@ -2,10 +2,7 @@
 //! cursor, sends one mail and one wrong AUTH with swaks, and reads and correlates the window.
 //! Read-only on the server (the test mail is deleted from the Maildir afterwards).
 
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,10 +2,7 @@
 //! as built (the tutorial's settings) and after the Postfix parameter that hardens it, with the
 //! exact replies. Every test holds the lab lock, restores the lab with up.sh, and deletes every
 //! test mail a probe got accepted.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/lab.rs"]
-mod lab;
+use crate::support as lab;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
