@@ -9,8 +9,9 @@
 #   machine.sh exec [--host-net] NAME -- CMD...
 #                                     run CMD inside (all namespaces, chroot). --host-net keeps the
 #                                     host's network (downloads: the machine has no route out)
-#   machine.sh up NAME [ARGS...]      copy this checkout's tests/lab/{up,down}.sh to
-#                                     /opt/mailcheck-lab/ in the machine and run up.sh ARGS there
+#   machine.sh lab NAME up|start|down copy this checkout's tests/lab/{up,start,down}.sh to
+#                                     /opt/mailcheck-lab/ in the machine and run that one there
+#   machine.sh up NAME                = machine.sh lab NAME up
 #   machine.sh stop NAME              stop the lab's daemons, then everything, then PID 1
 #   machine.sh destroy NAME           stop, then delete the root
 #   machine.sh status [NAME]          name, suite, state, PID, addresses
@@ -314,18 +315,19 @@ cmd_exec() {
     in_machine "$pid" "$net" -- "$@"
 }
 
-cmd_up() {
-    local name=${1:-} pid root
-    check_name "$name"; shift || true
+cmd_lab() {
+    local name=${1:-} script=${2:-} pid root
+    check_name "$name"
+    case $script in up|start|down) ;; *) die "lab NAME up|start|down";; esac
     need_exists "$name"; need_running "$name"
     pid=$(init_pid "$name"); root=/proc/$pid/root
     mkdir -p "$root/opt/mailcheck-lab"
-    for f in up.sh down.sh; do
+    for f in up.sh start.sh down.sh; do
         cp -f "$LAB_DIR/$f" "$root/opt/mailcheck-lab/.$f.new"
         mv -f "$root/opt/mailcheck-lab/.$f.new" "$root/opt/mailcheck-lab/$f"
     done
     trap - ERR
-    in_machine "$pid" net -- bash /opt/mailcheck-lab/up.sh "$@"
+    in_machine "$pid" net -- bash "/opt/mailcheck-lab/$script.sh"
 }
 
 cmd_root() {
@@ -358,7 +360,8 @@ case $cmd in
     create)  cmd_create "$@";;
     start)   cmd_start "$@";;
     exec)    cmd_exec "$@";;
-    up)      cmd_up "$@";;
+    lab)     cmd_lab "$@";;
+    up)      cmd_lab "${1:-}" up;;
     stop)    cmd_stop "$@";;
     destroy) cmd_destroy "$@";;
     status)  cmd_status "$@";;

@@ -1006,7 +1006,9 @@ fi
 if [ -n "${DIRTY[sasl]:-}" ] || ! sasl_up; then
     sasl_stop
     say "starting saslauthd ${SASL_ARGS[*]}"
-    setsid /usr/sbin/saslauthd "${SASL_ARGS[@]}" </dev/null >>"$LAB_LOG/saslauthd.log" 2>&1 9>&- \
+    # Debian 13's saslauthd.service runs it with Group=sasl (12's init script does not).
+    sasl_group=(); [ "$LAB_DIST" = 12 ] || sasl_group=(setpriv --regid sasl --clear-groups)
+    setsid "${sasl_group[@]}" /usr/sbin/saslauthd "${SASL_ARGS[@]}" </dev/null >>"$LAB_LOG/saslauthd.log" 2>&1 9>&- \
         || die "saslauthd failed to start (see $LAB_LOG/saslauthd.log)"
     wait_for 10 "saslauthd socket $SASL_DIR/mux" sasl_up
 fi
