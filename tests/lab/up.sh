@@ -890,7 +890,8 @@ for n in "${!OLD_USER[@]}"; do
     SQL_DROP+="DROP USER IF EXISTS '$n'@'localhost', '$n'@'127.0.0.1';"$'\n'
 done
 
-PW_HASH=$(openssl passwd -1 "$LAB_PASSWORD")
+# From stdin: a password in a command line is visible to every process (tests grep /proc for it).
+PW_HASH=$(openssl passwd -1 -stdin <<<"$LAB_PASSWORD")
 D=$LAB_DOMAIN A=$LAB_ACCOUNT DB=$LAB_DB_NAME U=$LAB_DB_USER P=$LAB_DB_PASSWORD
 # Postfix Admin (2.3) tables; a table that lost one of its columns is recreated.
 SQL_OUT=$(mysql --batch --skip-column-names 2>&1 <<EOF
@@ -984,7 +985,8 @@ sasl_up() {
 }
 sasl_stop() {
     local pids pid
-    pids="$(pidof_file "$SASL_DIR/saslauthd.pid") $( [ -d "$SASL_LINK" ] && [ ! -L "$SASL_LINK" ] && pidof_file "$SASL_LINK/saslauthd.pid") $(pgrep -x saslauthd || true)"
+    # pgrep --ns: only this PID namespace's (lab machines, tests/lab/machine.sh, run their own).
+    pids="$(pidof_file "$SASL_DIR/saslauthd.pid") $( [ -d "$SASL_LINK" ] && [ ! -L "$SASL_LINK" ] && pidof_file "$SASL_LINK/saslauthd.pid") $(pgrep --ns $$ --nslist pid -x saslauthd || true)"
     for pid in $pids; do kill "$pid" 2>/dev/null || true; done
     for pid in $pids; do
         for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
