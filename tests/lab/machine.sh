@@ -19,6 +19,8 @@
 #   machine.sh image SUITE            (re)build the cached image only
 #
 # exec passes the caller's LAB_* and MAILCHECK_* variables (and TERM); everything else is reset.
+# Without a terminal, exec forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to CMD, so that killing
+# machine.sh's process signals CMD (nsenter alone would not). The machine's /tmp is the host's.
 # Nothing is mounted in the host's mount namespace: the machine's /proc, /sys, /dev, /run are
 # mounted inside its own mount namespace and go away with its PID 1.
 #
@@ -220,6 +222,9 @@ stage1() {
     ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
     mount -t tmpfs -o nosuid,nodev,mode=755,size=256m tmpfs "$root/run"
     mkdir -m 1777 "$root/run/lock"
+    # The host's /tmp: a file a test writes to its temp dir (a config, a report directory) is at
+    # the same path for the mailcheck it runs inside.
+    mount --bind /tmp "$root/tmp"
     # Loopback first: daemons started later bind to it.
     ip link set lo up
     cd "$root"
@@ -300,7 +305,29 @@ in_machine() {
     done
     export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
            DEBIAN_FRONTEND=noninteractive
-    exec nsenter --target "$pid" "${ns[@]}" --root --wd -- "$@"
+    [ -t 0 ] && exec nsenter --target "$pid" "${ns[@]}" --root --wd -- "$@"
+    # nsenter forks (a PID namespace applies to children only) and does not pass signals on: run
+    # it in the background and forward them to its child. A background job of a script starts with
+    # SIGINT/SIGQUIT ignored; env --default-signal gives CMD the defaults back.
+    nsenter --target "$pid" "${ns[@]}" --root --wd -- env --default-signal=INT,QUIT "$@" <&0 &
+    local child=$! sig rc=0 r got
+    for sig in INT TERM HUP QUIT; do trap "got=1; forward $sig $child" "$sig"; done
+    trap - ERR
+    # A trapped signal interrupts wait (status 128+n); then wait again for the command's status.
+    while :; do
+        got=''
+        wait "$child" && r=0 || r=$?
+        [ -n "$got" ] || { rc=$r; break; }
+        [ "$r" = 127 ] && break     # the status was collected just before the signal came
+        rc=$r
+    done
+    exit "$rc"
+}
+# forward SIG PID: SIG to nsenter's child (the command), or to nsenter before it has forked
+forward() {
+    local kids
+    kids=$(pgrep -P "$2" || true)
+    kill -s "$1" ${kids:-$2} 2>/dev/null || true
 }
 
 cmd_exec() {
