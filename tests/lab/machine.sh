@@ -16,7 +16,10 @@
 #   machine.sh destroy NAME           stop, then delete the root
 #   machine.sh status [NAME]          name, suite, state, PID, addresses
 #   machine.sh root NAME              the machine's / as the host sees it (/proc/PID/root)
-#   machine.sh image SUITE            (re)build the cached image only
+#   machine.sh dir NAME               its directory (root/ in it is the root without the machine's
+#                                     mounts: /run, /tmp, /proc are only seen through `root`)
+#   machine.sh addr NAME              "HOST MACHINE": the two ends of its veth (e.g. 198.18.13.1 198.18.13.2)
+#   machine.sh image [--rebuild] SUITE  build the cached image of SUITE unless it is there and fresh
 #
 # exec passes the caller's LAB_* and MAILCHECK_* variables (and TERM); everything else is reset.
 # Without a terminal, exec forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to CMD, so that killing
@@ -26,7 +29,8 @@
 #
 # Where things are (overridable for tests of this script):
 #   MACHINES_DIR=/var/lib/mailcheck-machines   NAME/{root,suite,net,init.pid}
-#   MACHINES_CACHE=/var/cache/mailcheck-lab    SUITE-KEY.tar (KEY: hash of what goes into it)
+#   MACHINES_CACHE=/var/cache/mailcheck-lab    SUITE-KEY.tar (KEY: hash of what goes into it),
+#                                              rebuilt when older than MACHINES_IMAGE_DAYS=7 days
 # Addresses: 198.18.12.0/24 and 198.18.13.0/24, one /30 per machine (host .1, machine .2 of it);
 # trixie machines are placed in 198.18.13.0/24 first, the others in 198.18.12.0/24.
 # Run as root.
@@ -53,7 +57,7 @@ say() { printf 'machine: %s\n' "$*"; }
 die() { printf 'machine: ERROR: %s\n' "$*" >&2; exit 1; }
 trap 'printf "machine: FAILED at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
-usage() { sed -n '3,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '3,/^# Run as root/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 check_name() {
     # The host end of the veth is "mc-NAME" and interface names are at most 15 bytes.
@@ -112,9 +116,15 @@ suite_mirrors() {
     printf '%s\n' "deb $MIRROR $1 main" "deb $MIRROR $1-updates main" "deb $SECURITY_MIRROR $1-security main"
 }
 image_key() {
-    { echo "v1 $1"; suite_mirrors "$1"; echo "${LAB_PKGS[*]} ${TOOL_PKGS[*]}"; echo "$DEBCONF"; } | sha256sum | cut -c1-12
+    { echo "v2 $1"; suite_mirrors "$1"; echo "${LAB_PKGS[*]} ${TOOL_PKGS[*]}"; echo "$DEBCONF"; } | sha256sum | cut -c1-12
 }
 image_path() { printf '%s/%s-%s.tar' "$MACHINES_CACHE" "$1" "$(image_key "$1")"; }
+# image_fresh SUITE: cached, and recent enough that its packages are the release's current ones
+image_fresh() {
+    local img
+    img=$(image_path "$1")
+    [ -f "$img" ] && [ -z "$(find "$img" -mtime +"${MACHINES_IMAGE_DAYS:-7}")" ]
+}
 
 # build_image SUITE: mmdebstrap, in the host's network (it downloads) but in its own PID and mount
 # namespaces, so that no maintainer script sees (pgrep, start-stop-daemon, killall) the host's
@@ -139,10 +149,15 @@ build_image() {
     printf '%s\n' "$DEBCONF" >"$seed"
     # The essential hook runs before the --include packages are installed: postfix's postinst
     # then finds the installer's answers, as on a machine where up.sh installed postfix.
+    # Recommends are installed, as apt-get (and so up.sh) does on a Debian system: swaks needs
+    # its recommended Net::SSLeay for STARTTLS. unsafe-io only spares dpkg's fsyncs. The options
+    # mmdebstrap leaves in /etc/{apt,dpkg} go at the end: the image is a stock system.
     if ! unshare --pid --fork --mount-proc --mount --uts --ipc -- \
         mmdebstrap --mode=root --variant=apt --format=tar --include="$incl" \
-            --aptopt='Acquire::Retries "3"' \
+            --aptopt='Acquire::Retries "3"' --aptopt='APT::Install-Recommends "true"' \
+            --dpkgopt=force-unsafe-io \
             --essential-hook="chroot \"\$1\" debconf-set-selections <'$seed'" \
+            --customize-hook='rm -f "$1/etc/apt/apt.conf.d/99mmdebstrap" "$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap"' \
             "$suite" "$tmp" "${mirrors[@]}" >"$MACHINES_CACHE/$suite.log" 2>&1; then
         rm -f "$tmp" "$seed"; tail -20 "$MACHINES_CACHE/$suite.log" >&2
         die "mmdebstrap $suite failed (see $MACHINES_CACHE/$suite.log)"
@@ -155,7 +170,10 @@ build_image() {
 }
 
 cmd_image() {
+    local rebuild=''
+    [ "${1:-}" = --rebuild ] && { rebuild=1; shift; }
     check_suite "${1:-}"
+    if [ -z "$rebuild" ] && image_fresh "$1"; then say "image $(image_path "$1") is cached"; return 0; fi
     build_image "$1"
 }
 
@@ -168,7 +186,7 @@ cmd_create() {
     exists "$name" && die "machine '$name' exists (machine.sh destroy $name first)"
     t0=$EPOCHREALTIME
     img=$(image_path "$suite")
-    if [ -f "$img" ]; then say "using the cached image $img"; else build_image "$suite"; fi
+    if image_fresh "$suite"; then say "using the cached image $img"; else build_image "$suite"; fi
     rm -rf --one-file-system -- "$dir"
     mkdir -p "$root"
     tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -xpf "$img"
@@ -308,11 +326,15 @@ in_machine() {
     [ -t 0 ] && exec nsenter --target "$pid" "${ns[@]}" --root --wd -- "$@"
     # nsenter forks (a PID namespace applies to children only) and does not pass signals on: run
     # it in the background and forward them to its child. A background job of a script starts with
-    # SIGINT/SIGQUIT ignored; env --default-signal gives CMD the defaults back.
-    nsenter --target "$pid" "${ns[@]}" --root --wd -- env --default-signal=INT,QUIT "$@" <&0 &
-    local child=$! sig rc=0 r got
-    for sig in INT TERM HUP QUIT; do trap "got=1; forward $sig $child" "$sig"; done
+    # SIGINT/SIGQUIT ignored; env --default-signal gives CMD the defaults back. The traps come
+    # first: a signal that arrives before nsenter has started is passed on once it has.
+    local sig rc=0 r
+    child='' pending='' got=''
+    for sig in INT TERM HUP QUIT; do trap "got=1; forward $sig" "$sig"; done
     trap - ERR
+    nsenter --target "$pid" "${ns[@]}" --root --wd -- env --default-signal=INT,QUIT "$@" <&0 &
+    child=$!
+    [ -z "$pending" ] || forward "$pending"
     # A trapped signal interrupts wait (status 128+n); then wait again for the command's status.
     while :; do
         got=''
@@ -323,11 +345,16 @@ in_machine() {
     done
     exit "$rc"
 }
-# forward SIG PID: SIG to nsenter's child (the command), or to nsenter before it has forked
+# forward SIG: SIG to nsenter's child (the command), once nsenter has forked it (up to 1 s)
 forward() {
-    local kids
-    kids=$(pgrep -P "$2" || true)
-    kill -s "$1" ${kids:-$2} 2>/dev/null || true
+    local kids='' i
+    [ -n "$child" ] || { pending=$1; return 0; }
+    for ((i = 0; i < 100; i++)); do
+        kids=$(pgrep -P "$child" || true)
+        [ -z "$kids" ] && kill -0 "$child" 2>/dev/null || break
+        sleep 0.01
+    done
+    kill -s "$1" ${kids:-$child} 2>/dev/null || true
 }
 
 cmd_exec() {
@@ -364,6 +391,18 @@ cmd_root() {
     printf '/proc/%s/root\n' "$pid"
 }
 
+cmd_dir() {
+    check_name "${1:-}"; need_exists "$1"
+    mdir "$1"; echo
+}
+
+cmd_addr() {
+    local name=${1:-} slot
+    check_name "$name"; need_exists "$name"
+    slot=$(<"$(mdir "$name")/net")
+    printf '%s %s\n' "$(slot_host "$slot")" "$(slot_machine "$slot")"
+}
+
 cmd_status() {
     local name dir pid state slot
     if [ $# -gt 0 ]; then check_name "$1"; need_exists "$1"; fi
@@ -393,6 +432,8 @@ case $cmd in
     destroy) cmd_destroy "$@";;
     status)  cmd_status "$@";;
     root)    cmd_root "$@";;
+    addr)    cmd_addr "$@";;
+    dir)     cmd_dir "$@";;
     image)   cmd_image "$@";;
     __stage1) stage1 "$@";;
     *) usage;;
