@@ -11,7 +11,6 @@ mod lab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lab::Lab;
 use mailcheck::probe::postfix::{PostfixConfig, find_config_dir, known_defaults};
@@ -83,7 +82,7 @@ const CHECKED_PARAMS: &[&str] = &[
 
 /// Runs postconf (read-only) and returns (stdout, stderr).
 fn postconf(args: &[&str]) -> (String, String) {
-    let out = Command::new("postconf")
+    let out = lab::command("postconf")
         .args(args)
         .output()
         .expect("postconf is installed (the lab's Postfix)");
