@@ -326,13 +326,13 @@ in_machine() {
     [ -t 0 ] && exec nsenter --target "$pid" "${ns[@]}" --root --wd -- "$@"
     # nsenter forks (a PID namespace applies to children only) and does not pass signals on: run
     # it in the background and forward them to its child. A background job of a script starts with
-    # SIGINT/SIGQUIT ignored; env --default-signal gives CMD the defaults back. The traps come
-    # first: a signal that arrives before nsenter has started is passed on once it has.
+    # SIGINT/SIGQUIT ignored; env --default-signal gives nsenter and CMD the defaults back. The
+    # traps come first: a signal that arrives before nsenter has started is passed on once it has.
     local sig rc=0 r
     child='' pending='' got=''
     for sig in INT TERM HUP QUIT; do trap "got=1; forward $sig" "$sig"; done
     trap - ERR
-    nsenter --target "$pid" "${ns[@]}" --root --wd -- env --default-signal=INT,QUIT "$@" <&0 &
+    env --default-signal=INT,QUIT nsenter --target "$pid" "${ns[@]}" --root --wd -- "$@" <&0 &
     child=$!
     [ -z "$pending" ] || forward "$pending"
     # A trapped signal interrupts wait (status 128+n); then wait again for the command's status.
@@ -343,6 +343,12 @@ in_machine() {
         [ "$r" = 127 ] && break     # the status was collected just before the signal came
         rc=$r
     done
+    # nsenter reports that CMD died of signal N by dying of N itself (status 128+N): so do we, as
+    # CMD run here would have. 130 stays an exit status: mailcheck exits 130 when interrupted.
+    if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ] && [ "$rc" != 130 ]; then
+        trap - "$((rc - 128))" 2>/dev/null || true
+        kill -s "$((rc - 128))" "$$"
+    fi
     exit "$rc"
 }
 # forward SIG: SIG to nsenter's child (the command), once nsenter has forked it (up to 1 s)
