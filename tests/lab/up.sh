@@ -1029,7 +1029,7 @@ fi
 # run by hand ("old postfix initscript will not work with this postfix package version").
 configure_instance() {
     if [ "$LAB_DIST" = 12 ]; then /usr/lib/postfix/configure-instance.sh - 9>&-
-    else postfix post-install create-missing 9>&-; fi
+    else postfix post-install create-missing >/dev/null 9>&-; fi     # it names each file it copies
 }
 if ! pf_up; then
     [ "$LAB_DIST" != 12 ] || configure_instance
