@@ -196,8 +196,11 @@ cmd_create() {
     # The host's resolver, for downloads with exec --host-net. Inside the machine's own network
     # there is no route to it, so a lookup fails at once instead of timing out.
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    # One allocation at a time across machines (fd 7; fd 8 holds this machine's lock).
+    exec 7>"$MACHINES_DIR/.net.lock"; flock -w 60 7 || die "another machine.sh holds $MACHINES_DIR/.net.lock"
     slot=$(alloc_slot "$suite")
     printf '%s\n' "$slot" >"$dir/net"
+    exec 7>&-
     printf '%s\n' "$suite" >"$dir/suite"
     say "created $name ($suite) in $root: $(du -sh --one-file-system "$root" | cut -f1), $(elapsed "$t0") s; address $(slot_machine "$slot")"
 }
@@ -251,13 +254,19 @@ stage1() {
 }
 
 cmd_start() {
-    local name=${1:-} dir root pid upid slot veth i t0
+    local name=${1:-} dir root pid upid slot veth i t0 fd fd_path
     check_name "$name"; need_exists "$name"
     lock "$name"
     if pid=$(init_pid "$name"); then say "$name is running (PID $pid)"; return 0; fi
     t0=$EPOCHREALTIME
     dir=$(mdir "$name"); root=$(mroot "$name"); slot=$(<"$dir/net"); veth="mc-$name"
     ip link del "$veth" 2>/dev/null || true     # left over from a machine that was killed
+    # PID 1 lives as long as the machine: it must not keep a descriptor of our caller's (say, the
+    # fd of `flock /run/mailcheck-lab.lock machine.sh start ...`), or it would hold that lock.
+    for fd_path in /proc/$$/fd/*; do
+        fd=${fd_path##*/}
+        if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ] && [ "$fd" != 8 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
     setsid unshare --pid --fork --kill-child --mount --uts --ipc --net --propagation private -- \
         bash "${BASH_SOURCE[0]}" __stage1 "$name" </dev/null >"$dir/init.log" 2>&1 8>&- &
     upid=$!
