@@ -4,7 +4,8 @@
 #
 #   tests/lab/upgrade.sh [-n NAME] [-o DIR] MAILCHECK_BINARY
 #
-#   1. machine NAME (default deb12to13) from bookworm; tests/lab/up.sh builds the lab in it
+#   1. machine NAME (default deb12to13; an existing one is replaced) from bookworm; up.sh builds
+#      the lab in it
 #   2. MAILCHECK_BINARY, copied to /usr/local/bin/mailcheck in the machine, records the baseline:
 #      mailcheck run --host <lab host> --account <lab account> --format json
 #   3. the lab's services stop (as the packages' prerm scripts would stop them), sources.list goes
@@ -29,7 +30,6 @@ export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LAB_DIR/../.." && pwd)
-MACHINE=("$LAB_DIR/machine.sh")
 MACHINES_CACHE=${MACHINES_CACHE:-/var/cache/mailcheck-lab}
 DEB_CACHE=$MACHINES_CACHE/debs/trixie
 REC=/var/lib/mailcheck-lab/upgrade          # inside the machine
@@ -44,7 +44,7 @@ BIN=$(readlink -f "$1")
 
 step() { printf '\n=== %s\n' "$*"; }
 die() { printf 'upgrade: ERROR: %s\n' "$*" >&2; exit 1; }
-m() { bash "${MACHINE[@]}" "$@"; }
+m() { bash "$LAB_DIR/machine.sh" "$@"; }
 # inside CMD...: a command in the machine (its network); inside_net CMD...: with the host network
 inside() { m exec "$NAME" -- "$@"; }
 inside_net() { m exec --host-net "$NAME" -- "$@"; }
@@ -102,7 +102,7 @@ mailcheck_run() {
         MAILCHECK_PASSWORD=$LAB_PASSWORD mailcheck run --host "$LAB_HOSTNAME" --account "$LAB_ACCOUNT" \
             --format json "$@" >"$0"; rc=$?
         [ "$rc" = 0 ] || [ "$rc" = 1 ] || [ "$rc" = 3 ] || { echo "mailcheck exited $rc" >&2; exit 1; }
-        echo "mailcheck exit $rc: $(grep -o "\"status\": *\"[a-z]*\"" "$0" | sort | uniq -c | tr -s " \n" " ")"' \
+        echo "mailcheck exit $rc:" $(grep -o "\"status\": *\"[a-z]*\"" "$0" | cut -d\" -f4 | sort | uniq -c)' \
         "$file" "$@"
 }
 
@@ -123,12 +123,14 @@ inside bash -c 'printf "#!/bin/sh\n# upgrade.sh: no service starts during the up
 inside sed -i 's/\bbookworm\b/trixie/g' /etc/apt/sources.list
 inside cat /etc/apt/sources.list | grep -v '^$'
 mkdir -p "$DEB_CACHE"
+exec 6>"$DEB_CACHE/.lock"; flock -w 900 6 || die "another upgrade.sh holds $DEB_CACHE/.lock"
 find "$DEB_CACHE" -name '*.deb' -exec cp -l -n -t "$ARCHIVES/" {} +
 inside_net apt-get -q update >>"$ROOT$REC/apt.log" 2>&1 || die "apt-get update failed (see $OUT/apt.log)"
 inside_net apt-get -q -y -d full-upgrade >>"$ROOT$REC/apt.log" 2>&1 || die "apt-get -d full-upgrade failed (see $OUT/apt.log)"
 # The cache keeps exactly this upgrade's packages.
 find "$DEB_CACHE" -name '*.deb' -delete
 find "$ARCHIVES" -maxdepth 1 -name '*.deb' -exec cp -l -t "$DEB_CACHE/" {} +
+exec 6>&-
 echo "$(find "$DEB_CACHE" -name '*.deb' | wc -l) packages ($(du -sh "$DEB_CACHE" | cut -f1)) in $(secs "$t")"
 
 step "upgrade: install from the cache inside the machine (no network, no service starts, old conffiles kept)"
