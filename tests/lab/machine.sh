@@ -14,7 +14,8 @@
 #   machine.sh up NAME                = machine.sh lab NAME up
 #   machine.sh stop NAME              stop the lab's daemons, then everything, then PID 1
 #   machine.sh destroy NAME           stop, then delete the root
-#   machine.sh status [NAME]          name, suite, state, PID, addresses
+#   machine.sh status [NAME]          name, release now (an upgraded machine says trixie), state,
+#                                     PID, address
 #   machine.sh root NAME              the machine's / as the host sees it (/proc/PID/root)
 #   machine.sh dir NAME               its directory (root/ in it is the root without the machine's
 #                                     mounts: /run, /tmp, /proc are only seen through `root`)
@@ -419,16 +420,17 @@ cmd_addr() {
 }
 
 cmd_status() {
-    local name dir pid state slot
+    local name dir pid state slot release
     if [ $# -gt 0 ]; then check_name "$1"; need_exists "$1"; fi
-    printf '%-12s %-9s %-8s %-8s %-14s %s\n' NAME SUITE STATE PID ADDRESS ROOT
+    printf '%-12s %-9s %-8s %-8s %-14s %s\n' NAME RELEASE STATE PID ADDRESS ROOT
     for dir in "$MACHINES_DIR"/*/; do
         name=$(basename "$dir")
         [ $# -gt 0 ] && [ "$1" != "$name" ] && continue
         [ -f "$dir/suite" ] || continue
         if pid=$(init_pid "$name"); then state=running; else state=stopped; pid=-; fi
         slot=$(<"$dir/net")
-        printf '%-12s %-9s %-8s %-8s %-14s %s\n' "$name" "$(<"$dir/suite")" "$state" "$pid" "$(slot_machine "$slot")" "$(mroot "$name")"
+        release=$(sed -n 's/^VERSION_CODENAME=//p' "$(mroot "$name")/etc/os-release" 2>/dev/null)
+        printf '%-12s %-9s %-8s %-8s %-14s %s\n' "$name" "${release:-?}" "$state" "$pid" "$(slot_machine "$slot")" "$(mroot "$name")"
     done
 }
 
