@@ -3,7 +3,11 @@
 #   1. builds (or restores) the lab server with the tutorial's values and runs every test;
 #   2. switches the lab to a second set of names and passwords and runs the lab tests again,
 #      which is how we know nothing the admin chose is hard-coded;
-#   3. puts the default lab back, then checks formatting and lints.
+#   3. puts the default lab back;
+#   4. builds the lab on Debian 13 and upgraded from 12 to 13 in lab machines (their own
+#      namespaces, tests/lab/machine.sh) and runs mailcheck inside them (MAILCHECK_MACHINES=skip
+#      skips this; it runs after every host lab test: the host sees the machines' processes);
+#   5. checks formatting and lints.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +46,12 @@ cargo test --locked --test lab
 step "lab (back to tutorial values)"
 trap - EXIT
 bash tests/lab/up.sh
+
+if [ "${MAILCHECK_MACHINES:-}" = skip ]; then
+  step "lab machines: skipped (MAILCHECK_MACHINES=skip)"
+else
+  bash tests/lab/machines-ci.sh target/debug/mailcheck
+fi
 
 step "supply chain: cargo deny check bans licenses sources (rustls only, no OpenSSL)"
 command -v cargo-deny >/dev/null || cargo install --locked -q cargo-deny

@@ -19,7 +19,7 @@ fn maildir(g: &LabGuard) -> PathBuf {
 fn our_mail(g: &LabGuard) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
-        let Ok(rd) = std::fs::read_dir(maildir(g).join(sub)) else {
+        let Ok(rd) = std::fs::read_dir(lab::path(maildir(g).join(sub))) else {
             continue;
         };
         for e in rd.flatten() {
@@ -38,7 +38,7 @@ fn our_mail(g: &LabGuard) -> Vec<PathBuf> {
 fn listing(g: &LabGuard) -> Vec<String> {
     let mut out = Vec::new();
     for sub in ["new", "cur"] {
-        if let Ok(rd) = std::fs::read_dir(maildir(g).join(sub)) {
+        if let Ok(rd) = std::fs::read_dir(lab::path(maildir(g).join(sub))) {
             out.extend(
                 rd.flatten()
                     .map(|e| format!("{sub}/{}", e.file_name().to_string_lossy())),
@@ -161,7 +161,7 @@ fn interrupted_runs_leave_no_test_mail() {
     let delays = [0u64, 5, 15, 30, 60, 120, 250];
     for (i, ms) in delays.iter().enumerate() {
         let signal = if i % 2 == 0 { "INT" } else { "TERM" };
-        let child = Command::new(lab::mailcheck_bin())
+        let child = lab::mailcheck_command()
             .args([
                 "run",
                 "--host",

@@ -37,8 +37,8 @@ if [ -x "$PF_MASTER" ] && ! "$PF_MASTER" -t >/dev/null 2>&1; then
     "$PF_MASTER" -t >/dev/null 2>&1 || die "Postfix still running after 10s"
 fi
 
-pids=()
-for p in $(pidof_file "$SASL_DIR/saslauthd.pid") $(pgrep -x saslauthd || true); do
+pids=()     # pgrep --ns: only this PID namespace's (lab machines, tests/lab/machine.sh, run their own)
+for p in $(pidof_file "$SASL_DIR/saslauthd.pid") $(pgrep --ns $$ --nslist pid -x saslauthd || true); do
     alive "$p" && [[ " ${pids[*]} " != *" $p "* ]] && pids+=("$p")
 done
 if [ ${#pids[@]} -gt 0 ]; then
@@ -48,7 +48,7 @@ if [ ${#pids[@]} -gt 0 ]; then
 fi
 
 pid=$(pidof_file "$MY_PID")
-if ! alive "$pid"; then pid=$(pgrep -x mariadbd || true); fi
+if ! alive "$pid"; then pid=$(pgrep --ns $$ --nslist pid -x mariadbd || true); fi
 if [ -n "$pid" ]; then
     say "stopping MariaDB"
     stop_pids mariadbd 60 $pid

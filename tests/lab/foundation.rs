@@ -154,7 +154,7 @@ fn config_file_with_a_password_must_not_be_group_readable() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let out = std::process::Command::new(lab::mailcheck_bin())
+    let out = lab::mailcheck_command()
         .args([
             "run",
             "--config",
@@ -172,7 +172,7 @@ fn config_file_with_a_password_must_not_be_group_readable() {
     );
     assert!(!err.contains("hunter2-secret"));
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = std::process::Command::new(lab::mailcheck_bin())
+    let out = lab::mailcheck_command()
         .args([
             "run",
             "--config",

@@ -10,6 +10,7 @@ mod delivery;
 mod foundation;
 mod hardening;
 mod hostfacts;
+mod machine;
 mod maillog;
 mod mysql;
 mod network;

@@ -6,9 +6,8 @@
 use crate::support as lab;
 
 use std::io::Write as _;
-use std::process::Command;
 
-use lab::{Lab, mailcheck_bin};
+use lab::Lab;
 
 const T10: &str = "mysql.server-reachable";
 const T11: &str = "mysql.map-credentials";
@@ -148,7 +147,8 @@ fn t12_missing_column_fails_naming_it() {
 #[test]
 fn t10_silent_database_port_is_an_error_not_a_fail() {
     let g = Lab::lock();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ip = lab::host_address();
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         let mut held = Vec::new();
@@ -160,14 +160,17 @@ fn t10_silent_database_port_is_an_error_not_a_fail() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let d = dir.display().to_string();
-    let main_cf = std::fs::read_to_string("/etc/postfix/main.cf").unwrap();
+    let main_cf = std::fs::read_to_string(lab::path("/etc/postfix/main.cf")).unwrap();
     std::fs::write(
         dir.join("main.cf"),
         main_cf.replace("/etc/postfix/mysql_", &format!("{d}/mysql_")),
     )
     .unwrap();
-    std::fs::copy("/etc/postfix/master.cf", dir.join("master.cf")).unwrap();
-    for e in std::fs::read_dir("/etc/postfix").unwrap().flatten() {
+    std::fs::copy(lab::path("/etc/postfix/master.cf"), dir.join("master.cf")).unwrap();
+    for e in std::fs::read_dir(lab::path("/etc/postfix"))
+        .unwrap()
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with("mysql_") && name.ends_with(".cf") {
             let text = std::fs::read_to_string(e.path()).unwrap();
@@ -175,7 +178,7 @@ fn t10_silent_database_port_is_an_error_not_a_fail() {
                 .lines()
                 .map(|l| {
                     if l.trim_start().starts_with("hosts") {
-                        format!("hosts = 127.0.0.1:{port}\n")
+                        format!("hosts = {ip}:{port}\n")
                     } else {
                         format!("{l}\n")
                     }
@@ -189,7 +192,7 @@ fn t10_silent_database_port_is_an_error_not_a_fail() {
     writeln!(f, "[tutorial]\npostfix_config_dir = {d:?}").unwrap();
     drop(f);
     let started = std::time::Instant::now();
-    let out = Command::new(mailcheck_bin())
+    let out = lab::mailcheck_command()
         .args([
             "run",
             "--host",
@@ -217,7 +220,7 @@ fn t10_silent_database_port_is_an_error_not_a_fail() {
         .unwrap();
     let msg = check["message"].as_str().unwrap_or_default();
     assert_eq!(check["status"], "error", "{msg}");
-    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains(&format!("{ip}:{port}")), "{msg}");
     assert!(msg.contains("no answer"), "{msg}");
     assert!(
         elapsed < std::time::Duration::from_secs(11),

@@ -8,7 +8,6 @@ use crate::support as lab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lab::Lab;
 use mailcheck::probe::postfix::{PostfixConfig, find_config_dir, known_defaults};
@@ -80,7 +79,7 @@ const CHECKED_PARAMS: &[&str] = &[
 
 /// Runs postconf (read-only) and returns (stdout, stderr).
 fn postconf(args: &[&str]) -> (String, String) {
-    let out = Command::new("postconf")
+    let out = lab::command("postconf")
         .args(args)
         .output()
         .expect("postconf is installed (the lab's Postfix)");
@@ -180,7 +179,20 @@ fn defaults_table_matches_postconf_d() {
 
 #[test]
 fn parser_fixtures_match_expectations_and_postconf() {
-    let root = lab::repo().join("tests/data/postfix-config");
+    // A copy in the temp dir, which a lab machine's postconf sees at the same path (its /tmp).
+    let root = std::env::temp_dir().join(format!("mailcheck-pf-fixtures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(lab::repo().join("tests/data/postfix-config"))
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "copy the parser fixtures to {}",
+        root.display()
+    );
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .flatten()
@@ -271,13 +283,14 @@ fn parser_fixtures_match_expectations_and_postconf() {
             diffs.push(format!("{case}: {d}"));
         }
     }
+    let _ = std::fs::remove_dir_all(&root);
     assert!(diffs.is_empty(), "parser differs:\n{}", diffs.join("\n"));
 }
 
 #[test]
 fn parser_matches_postconf_on_the_lab() {
     let _g = Lab::lock();
-    let dir = find_config_dir(None);
+    let dir = lab::path(find_config_dir(None));
     let cfg = PostfixConfig::load(&dir).unwrap();
     let mut names: Vec<String> = cfg.main.settings.keys().cloned().collect();
     names.extend(CHECKED_PARAMS.iter().map(|s| s.to_string()));

@@ -6,7 +6,6 @@
 use crate::support as lab;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Prints a count and appends it to target/tmp/reliability.txt, which tests/run.sh shows at the
@@ -64,7 +63,7 @@ fn every_output(g: &LabGuard) -> String {
                 args.push(dir.join(file).display().to_string());
             }
         }
-        let out = Command::new(lab::mailcheck_bin())
+        let out = lab::mailcheck_command()
             .args(&args)
             .env("MAILCHECK_PASSWORD", &g.lab.password)
             .output()
@@ -81,7 +80,7 @@ fn every_output(g: &LabGuard) -> String {
 
 /// The password hash stored for the account (never to appear in output).
 fn account_hash(g: &LabGuard) -> String {
-    let out = Command::new("mysql")
+    let out = lab::command("mysql")
         .args(["-N", "-B", &g.lab.db_name, "-e"])
         .arg(format!(
             "SELECT password FROM mailbox WHERE username='{}'",
@@ -138,7 +137,7 @@ fn no_secret_in_any_output() {
 #[test]
 fn password_never_in_argv() {
     let g = Lab::lock();
-    let mut child = Command::new(lab::mailcheck_bin())
+    let mut child = lab::mailcheck_command()
         .args([
             "run",
             "--host",
@@ -241,7 +240,7 @@ fn ten_concurrent_runs_agree_with_one() {
     let want = verdicts(&single.json);
     let children: Vec<_> = (0..10)
         .map(|_| {
-            Command::new(lab::mailcheck_bin())
+            lab::mailcheck_command()
                 .args([
                     "run",
                     "--host",
@@ -327,7 +326,7 @@ fn lab_service_faults_give_bounded_verdicts() {
         // Every check got a verdict.
         ok &= out.json["checks"].as_array().is_some_and(|a| a.len() > 40);
         // The silent fake saslauthd (a python listener) goes before up.sh restarts the real one.
-        let _ = Command::new("pkill").args(["-f", "saslauthd/mux"]).status();
+        let _ = lab::command("pkill").args(["-f", "saslauthd/mux"]).status();
         g.restore();
         if ok {
             survived += 1;

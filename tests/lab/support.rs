@@ -3,6 +3,9 @@
 //!
 //! Lab tests change a shared machine, so they take `Lab::lock()` and run one at a time, across
 //! test binaries too (an flock on /run/mailcheck-lab.lock).
+//!
+//! With `MAILCHECK_LAB=NAME` the lab is lab machine NAME (tests/lab/machine.sh, support/machine.rs)
+//! instead of this host: `path`, `command` and `mailcheck_command` reach into it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +37,7 @@ pub fn repo() -> PathBuf {
 
 impl Lab {
     fn read() -> Lab {
-        let text = std::fs::read_to_string("/run/mailcheck-lab.env").unwrap_or_else(|e| {
+        let text = std::fs::read_to_string(path("/run/mailcheck-lab.env")).unwrap_or_else(|e| {
             panic!(
                 "the lab is not built (/run/mailcheck-lab.env: {e}); run tests/lab/up.sh as root"
             )
@@ -74,7 +77,7 @@ impl Lab {
             .create(true)
             .truncate(false)
             .write(true)
-            .open("/run/mailcheck-lab.lock")
+            .open(path("/run/mailcheck-lab.lock"))
             .expect("open /run/mailcheck-lab.lock");
         lock.lock().expect("lock the lab");
         LabGuard {
@@ -171,9 +174,42 @@ fn save_report(stdout: &str) {
     }
 }
 
+/// `p` (an absolute path on the lab server) as this process reaches it.
+pub fn path(p: impl AsRef<Path>) -> PathBuf {
+    let p = p.as_ref();
+    crate::machine::target().map_or_else(|| p.to_path_buf(), |m| m.path(p))
+}
+
+/// The address the lab server reaches this process at (a listener a test points the lab at).
+pub fn host_address() -> std::net::IpAddr {
+    crate::machine::target().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |m| m.host_address)
+}
+
+/// `program`, run on the lab server.
+pub fn command(program: &str) -> Command {
+    crate::machine::target().map_or_else(|| Command::new(program), |m| m.command(program))
+}
+
+/// The mailcheck binary under test, run on the lab server.
+pub fn mailcheck_command() -> Command {
+    crate::machine::target().map_or_else(|| Command::new(mailcheck_bin()), |m| m.mailcheck())
+}
+
+/// tests/lab/up.sh, run on the lab server.
+fn up_command() -> Command {
+    crate::machine::target().map_or_else(
+        || {
+            let mut cmd = Command::new("bash");
+            cmd.arg(repo().join("tests/lab/up.sh"));
+            cmd
+        },
+        |m| m.up(),
+    )
+}
+
 /// Runs a shell command as part of a test; panics with its output if it fails.
 pub fn sh(script: &str) -> Output {
-    let out = Command::new("bash")
+    let out = command("bash")
         .args(["-c", script])
         .output()
         .expect("run bash");
@@ -190,7 +226,7 @@ impl LabGuard {
     /// `mailcheck run --host <lab host> --account <lab account> --format json <extra>`, with the
     /// password in MAILCHECK_PASSWORD.
     pub fn run(&self, extra: &[&str]) -> RunOutput {
-        let mut cmd = Command::new(mailcheck_bin());
+        let mut cmd = mailcheck_command();
         cmd.args([
             "run",
             "--host",
@@ -231,9 +267,7 @@ impl LabGuard {
 
     /// Puts the lab back now (reruns up.sh with the lab's own values).
     pub fn restore(&mut self) {
-        let up = repo().join("tests/lab/up.sh");
-        let out = Command::new("bash")
-            .arg(&up)
+        let out = up_command()
             .envs(self.lab.vars.iter())
             .output()
             .expect("run up.sh");
@@ -271,11 +305,7 @@ impl LabGuard {
 impl Drop for LabGuard {
     fn drop(&mut self) {
         if self.broken {
-            let up = repo().join("tests/lab/up.sh");
-            let _ = Command::new("bash")
-                .arg(&up)
-                .envs(self.lab.vars.iter())
-                .output();
+            let _ = up_command().envs(self.lab.vars.iter()).output();
         }
     }
 }

@@ -6,7 +6,6 @@ use crate::support as lab;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lab::{Lab, LabGuard, sh};
@@ -269,7 +268,7 @@ fn t25_wrong_password_in_the_db_is_refused() {
 
 /// Queue ids of messages from `sender`, from `postqueue -j`.
 fn queued_from(sender: &str) -> Vec<(String, String)> {
-    let out = Command::new("postqueue")
+    let out = lab::command("postqueue")
         .arg("-j")
         .output()
         .expect("run postqueue -j");
@@ -339,7 +338,7 @@ fn unprivileged_user_gets_no_false_fail() {
     let bin = dir.join("mailcheck");
     std::fs::copy(lab::mailcheck_bin(), &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new("runuser")
+    let out = lab::command("runuser")
         .args(["-u", "nobody", "--"])
         .arg(&bin)
         .args([

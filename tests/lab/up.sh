@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/lab/up.sh - build, or restore, the mailcheck lab: the *correct* server that the tutorial
-# (shared/seed/000_4eebd81ee5f03022.txt) describes, from Debian 12's packages, on this machine.
+# (shared/seed/000_4eebd81ee5f03022.txt) describes, from Debian 12's or 13's packages, on this machine.
 #
 # Postfix + postfix-mysql + MariaDB (Postfix Admin tables) + saslauthd/pam_mysql + a self-signed
 # certificate + the submission port, with the tutorial's values, or the ones given in LAB_* env vars.
@@ -67,6 +67,15 @@ re_ident='^[A-Za-z0-9_]{1,32}$'
 [[ $LAB_DB_USER =~ $re_ident ]] || die "LAB_DB_USER: use 1-32 of A-Z a-z 0-9 _"
 case ${LAB_DB_NAME,,} in mysql|information_schema|performance_schema|sys) die "LAB_DB_NAME '$LAB_DB_NAME' is a system database";; esac
 case ${LAB_DB_USER,,} in root|mysql|mariadb.sys|debian-sys-maint) die "LAB_DB_USER '$LAB_DB_USER' is a system account";; esac
+
+# The Debian release whose stock files the lab starts from (main.cf, master.cf,
+# /etc/default/saslauthd, the mode useradd gives /home/vmail): LAB_DIST, else /etc/os-release.
+[ -n "${LAB_DIST:-}" ] || LAB_DIST=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_ID:-}")
+case $LAB_DIST in
+    12) VMAIL_MODE=755;;
+    13) VMAIL_MODE=700;;    # HOME_MODE 0700 in Debian 13's /etc/login.defs
+    *) die "LAB_DIST '$LAB_DIST': the lab is built on Debian 12 or 13 (VERSION_ID of /etc/os-release, or set LAB_DIST)";;
+esac
 
 LOCAL_PART=${LAB_ACCOUNT%@*}
 MAILDIR=$VMAIL_HOME/$LAB_DOMAIN/$LOCAL_PART
@@ -164,7 +173,7 @@ elif [ "$uid:$ugid:$uhome:$ushell" != "5000:5000:$VMAIL_HOME:/usr/sbin/nologin" 
     say "user vmail: $uid:$ugid:$uhome:$ushell -> 5000:5000:$VMAIL_HOME:/usr/sbin/nologin"
 fi
 mkdir -p "$VMAIL_HOME"
-[ "$(stat -c '%a %u %g' "$VMAIL_HOME")" = "755 5000 5000" ] || { chown 5000:5000 "$VMAIL_HOME"; chmod 755 "$VMAIL_HOME"; say "fixed $VMAIL_HOME (755 vmail:vmail)"; }
+[ "$(stat -c '%a %u %g' "$VMAIL_HOME")" = "$VMAIL_MODE 5000 5000" ] || { chown 5000:5000 "$VMAIL_HOME"; chmod "$VMAIL_MODE" "$VMAIL_HOME"; say "fixed $VMAIL_HOME ($VMAIL_MODE vmail:vmail)"; }
 if ! [[ " $(id -nG postfix) " == *" sasl "* ]]; then
     adduser --quiet postfix sasl; say "added postfix to group sasl"; DIRTY[postfix]=1
 fi
@@ -234,7 +243,8 @@ put postfix /etc/postfix/mysql_virtual_mailbox_maps.cf 640 root postfix "$(sub "
 put postfix /etc/postfix/mysql_relay_domains_maps.cf   640 root postfix "$(sub "$MAP_RELAY")"$'\n'
 put postfix /etc/postfix/mime_header_checks 644 root root '/name=[^>]*\.(bat|com|exe|dll|vbs)$/ REJECT'$'\n'
 
-# main.cf: Debian 12's main.cf as its postinst writes it (Internet Site), then the tutorial's edits.
+# main.cf: Debian's main.cf as its postinst writes it (Internet Site), then the tutorial's edits.
+if [ "$LAB_DIST" = 12 ]; then
 tpl MAIN_CF <<'EOF'
 # See /usr/share/postfix/main.cf.dist for a commented, more complete version
 # Written by tests/lab/up.sh (mailcheck lab): Debian 12's default + the tutorial. Edits are undone
@@ -313,10 +323,134 @@ message_size_limit = 20480000
 # No syslog on the lab machine: log through postlogd (master.cf "postlog") to a file.
 maillog_file = /var/log/postfix.log
 EOF
+else
+# Debian 13 (Postfix 3.10): its postinst's main.cf; the tutorial's TLS block replaces the
+# smtpd_tls_* lines as on 12; cyrus_sasl_config_path and compatibility_level = 3.9 are Debian's.
+# (The two lines Debian writes with a trailing blank, mailbox_command and relayhost, have none.)
+tpl MAIN_CF <<'EOF'
+# See /usr/share/postfix/main.cf.dist for a commented, more complete version
+# Written by tests/lab/up.sh (mailcheck lab): Debian 13's default + the tutorial. Edits are undone
+# by the next run of up.sh.
+
+# See http://www.postfix.org/COMPATIBILITY_README.html
+compatibility_level = 3.9
+
+# Which domain that locally-originated mail appears to come from.
+# Debian policy suggests to read this value from /etc/mailname.
+#XX needs a review in postinst&config
+#myorigin = /etc/mailname
+#myorigin = $mydomain
+myorigin = /etc/mailname
+
+# Text that follows the 220 code in the SMTP server's greeting banner.
+# You MUST specify $myhostname at the start due to an RFC requirement.
+smtpd_banner = $myhostname ESMTP $mail_name (Debian)
+
+# IP protocols to use: ipv4, ipv6, or all
+# (set this explicitly so `post-install upgrade-configuration' wont complain)
+inet_protocols = all
+
+# List of "trusted" SMTP clients (maptype:mapname allowed) that have more
+# privileges than "strangers".  If mynetworks is not specified (the default),
+# mynetworks_style is used to compute its value.
+#mynetworks_style = class
+#mynetworks_style = subnet
+mynetworks_style = host
+#
+mynetworks = 127.0.0.0/8
+
+# Uncomment the next line to generate "delayed mail" warnings
+#delay_warning_time = 4h
+
+# List of domains (maptype:mapname allowed) that this machine considers
+# itself the final destination for.
+mydestination =
+
+# Maximum size of a user mailbox
+mailbox_size_limit = 0
+
+# Optional external command to use instead of mailbox delivery.  If set,
+# you must set up an alias to forward root mail to a real user.
+#mailbox_command = /usr/bin/procmail
+#mailbox_command = /usr/bin/procmail -a "$EXTENSION"
+mailbox_command =
+
+# List of alias maps to use to lookup local addresses.
+# Per Debian Policy it should be /etc/aliases.
+alias_maps = hash:/etc/aliases
+
+# List of alias maps to make indexes on, when running newaliases.
+alias_database = hash:/etc/aliases
+
+# Notify (or not) local biff service when new mail arrives.
+# Rarely used these days.
+biff = no
+
+# Separator between user name and address extension (user+foo@domain)
+#recipient_delimiter = +
+recipient_delimiter = +
+
+# A host to send "other" mail to
+#relayhost = $mydomain
+#relayhost = [gateway.example.com]
+#relayhost = [ip.add.re.ss]:port
+#relayhost = uucphost
+relayhost =
+
+# Where to look for Cyrus SASL configuration files.  Upstream default is unset
+# (use compiled-in SASL library default), Debian Policy says it should be
+# /etc/postfix/sasl.
+cyrus_sasl_config_path = /etc/postfix/sasl
+
+# TLS parameters (the tutorial's "TLS" section replaces Debian's smtpd_tls_* lines)
+smtpd_sasl_auth_enable = yes
+broken_sasl_auth_clients = yes
+smtpd_sasl_authenticated_header = yes
+smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+smtpd_use_tls = yes
+smtpd_tls_cert_file = /etc/ssl/self-signed/server.pem
+smtpd_tls_key_file = $smtpd_tls_cert_file
+
+# List of CAs for SMTP Client to trust
+# Prefer this over _CApath when smtp is running chrooted
+smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt
+# SMTP Client TLS security level: none|may|encrypt|...
+smtp_tls_security_level = may
+# SMTP Client TLS session cache
+smtp_tls_session_cache_database = btree:${data_directory}/smtp_scache
+smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination
+myhostname = @HOSTNAME@
+inet_interfaces = all
+
+# Virtual Mailbox Domain Settings
+
+virtual_mailbox_base = /home/vmail
+virtual_transport = virtual
+virtual_alias_maps = mysql:/etc/postfix/mysql_virtual_alias_maps.cf
+virtual_mailbox_domains = mysql:/etc/postfix/mysql_virtual_domains_maps.cf
+virtual_mailbox_maps = mysql:/etc/postfix/mysql_virtual_mailbox_maps.cf
+virtual_minimum_uid = 5000
+virtual_uid_maps = static:5000
+virtual_gid_maps = static:5000
+
+# Domains for which we are a secondary MX
+relay_domains = mysql:/etc/postfix/mysql_relay_domains_maps.cf
+
+# Banning attachments
+mime_header_checks = regexp:/etc/postfix/mime_header_checks
+
+# Maximum message size
+message_size_limit = 20480000
+
+# No syslog on the lab machine: log through postlogd (master.cf "postlog") to a file.
+maillog_file = /var/log/postfix.log
+EOF
+fi
 put postfix /etc/postfix/main.cf 644 root root "$(sub "$MAIN_CF")"$'\n'
 
-# master.cf: Debian 12's master.cf (/usr/share/postfix/master.cf.dist) with the submission service
+# master.cf: Debian's master.cf (/usr/share/postfix/master.cf.dist) with the submission service
 # enabled exactly as the tutorial prints it.
+if [ "$LAB_DIST" = 12 ]; then
 tpl MASTER_CF <<'EOF'
 #
 # Postfix master process configuration file.  For details on the format
@@ -445,12 +579,157 @@ scalemail-backend unix -       n       n       -       2       pipe
 mailman   unix  -       n       n       -       -       pipe
   flags=FRX user=list argv=/usr/lib/mailman/bin/postfix-to-mailman.py ${nexthop} ${user}
 EOF
+else
+tpl MASTER_CF <<'EOF'
+#
+# Postfix master process configuration file.  For details on the format
+# of the file, see the master(5) manual page (command: "man 5 master" or
+# on-line: https://www.postfix.org/master.5.html).
+#
+# Do not forget to execute "postfix reload" after editing this file.
+#
+# ==========================================================================
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+#               (yes)   (yes)   (no)    (never) (100)
+# ==========================================================================
+smtp      inet  n       -       y       -       -       smtpd
+#smtp      inet  n       -       y       -       1       postscreen
+#smtpd     pass  -       -       y       -       -       smtpd
+#dnsblog   unix  -       -       y       -       0       dnsblog
+#tlsproxy  unix  -       -       y       -       0       tlsproxy
+# Choose one: enable submission for loopback clients only, or for any client.
+#127.0.0.1:submission inet n -   y       -       -       smtpd
+submission inet n       -       -       -       -       smtpd
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o milter_macro_daemon_name=ORIGINATING
+# Choose one: enable submissions for loopback clients only, or for any client.
+#127.0.0.1:submissions inet n  -       y       -       -       smtpd
+#submissions     inet  n       -       y       -       -       smtpd
+#  -o syslog_name=postfix/submissions
+#  -o smtpd_forbid_unauth_pipelining=no
+#  -o smtpd_tls_wrappermode=yes
+#  -o smtpd_sasl_auth_enable=yes
+#  -o local_header_rewrite_clients=static:all
+#  -o smtpd_hide_client_session=yes
+#  -o smtpd_reject_unlisted_recipient=no
+#     Instead of specifying complex smtpd_<xxx>_restrictions here,
+#     specify "smtpd_<xxx>_restrictions=$mua_<xxx>_restrictions"
+#     here, and specify mua_<xxx>_restrictions in main.cf (where
+#     "<xxx>" is "client", "helo", "sender", "relay", or "recipient").
+#  -o smtpd_client_restrictions=
+#  -o smtpd_helo_restrictions=
+#  -o smtpd_sender_restrictions=
+#  -o smtpd_relay_restrictions=
+#  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+#  -o milter_macro_daemon_name=ORIGINATING
+#628       inet  n       -       y       -       -       qmqpd
+pickup    unix  n       -       y       60      1       pickup
+cleanup   unix  n       -       y       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+#qmgr     unix  n       -       n       300     1       oqmgr
+tlsmgr    unix  -       -       y       1000?   1       tlsmgr
+rewrite   unix  -       -       y       -       -       trivial-rewrite
+bounce    unix  -       -       y       -       0       bounce
+defer     unix  -       -       y       -       0       bounce
+trace     unix  -       -       y       -       0       bounce
+verify    unix  -       -       y       -       1       verify
+flush     unix  n       -       y       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       y       -       -       smtp
+relay     unix  -       -       y       -       -       smtp
+        -o syslog_name=${multi_instance_name?{$multi_instance_name}:{postfix}}/$service_name
+#       -o smtp_helo_timeout=5 -o smtp_connect_timeout=5
+showq     unix  n       -       y       -       -       showq
+error     unix  -       -       y       -       -       error
+retry     unix  -       -       y       -       -       error
+discard   unix  -       -       y       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       y       -       -       lmtp
+anvil     unix  -       -       y       -       1       anvil
+scache    unix  -       -       y       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+#
+# ====================================================================
+# Interfaces to non-Postfix software. Be sure to examine the manual
+# pages of the non-Postfix software to find out what options it wants.
+#
+# Many of the following services use the Postfix pipe(8) delivery
+# agent.  See the pipe(8) man page for information about ${recipient}
+# and other message envelope options.
+# ====================================================================
+#
+# maildrop. See the Postfix MAILDROP_README file for details.
+# Also specify in main.cf: maildrop_destination_recipient_limit=1
+#
+#maildrop  unix  -       n       n       -       -       pipe
+#  flags=DRXhu user=vmail argv=/usr/bin/maildrop -d ${recipient}
+#
+# ====================================================================
+#
+# Recent Cyrus versions can use the existing "lmtp" master.cf entry.
+#
+# Specify in cyrus.conf:
+#   lmtp    cmd="lmtpd -a" listen="localhost:lmtp" proto=tcp4
+#
+# Specify in main.cf one or more of the following:
+#  mailbox_transport = lmtp:inet:localhost
+#  virtual_transport = lmtp:inet:localhost
+#
+# ====================================================================
+#
+# Cyrus 2.1.5 (Amos Gouaux)
+# Also specify in main.cf: cyrus_destination_recipient_limit=1
+#
+#cyrus     unix  -       n       n       -       -       pipe
+#  flags=DRX user=cyrus argv=/cyrus/bin/deliver -e -r ${sender} -m ${extension} ${user}
+#
+# ====================================================================
+#
+# Old example of delivery via Cyrus.
+#
+#old-cyrus unix  -       n       n       -       -       pipe
+#  flags=R user=cyrus argv=/cyrus/bin/deliver -e -m ${extension} ${user}
+#
+# ====================================================================
+#
+# See the Postfix UUCP_README file for configuration details.
+#
+#uucp      unix  -       n       n       -       -       pipe
+#  flags=Fqhu user=uucp argv=uux -r -n -z -a$sender - $nexthop!rmail ($recipient)
+#
+# ====================================================================
+#
+# Other external delivery methods.
+#
+#ifmail    unix  -       n       n       -       -       pipe
+#  flags=F user=ftn argv=/usr/lib/ifmail/ifmail -r $nexthop ($recipient)
+#
+#bsmtp     unix  -       n       n       -       -       pipe
+#  flags=Fq. user=bsmtp argv=/usr/lib/bsmtp/bsmtp -f $sender $nexthop $recipient
+#
+#scalemail-backend unix -       n       n       -       2       pipe
+#  flags=R user=scalemail argv=/usr/lib/scalemail/bin/scalemail-store
+#  ${nexthop} ${user} ${extension}
+#
+#mailman   unix  -       n       n       -       -       pipe
+#  flags=FRX user=list argv=/usr/lib/mailman/bin/postfix-to-mailman.py
+#  ${nexthop} ${user}
+EOF
+fi
 put postfix /etc/postfix/master.cf 644 root root "$MASTER_CF"
 
 [ -f /etc/aliases ] || { printf '# See man 5 aliases for format\npostmaster:    root\n' >/etc/aliases; say "wrote /etc/aliases"; }
 if [ ! /etc/aliases.db -nt /etc/aliases ]; then newaliases; say "newaliases"; fi
 
 # --------------------------------------------------------------------------- 6. SASL files
+# /etc/default/saslauthd: on 12 the lab's own short form with the tutorial's START=yes and
+# OPTIONS; on 13 Debian's file (it has no START=: the service unit starts saslauthd) with the
+# tutorial's OPTIONS.
+if [ "$LAB_DIST" = 12 ]; then
 tpl SASL_DEFAULT <<'EOF'
 #
 # Settings for saslauthd daemon
@@ -483,6 +762,70 @@ THREADS=5
 # /var/run/saslauthd is a symlink to it.
 OPTIONS="-c -r -m /var/spool/postfix/var/run/saslauthd"
 EOF
+else
+tpl SASL_DEFAULT <<'EOF'
+#
+# Settings for saslauthd daemon
+# Please read /usr/share/doc/sasl2-bin/README.Debian.gz for details.
+# Written by tests/lab/up.sh (mailcheck lab): Debian 13's default + the tutorial's OPTIONS.
+# Debian 13 has no START= line (saslauthd.service starts it); the lab starts saslauthd directly.
+#
+
+# Description of this saslauthd instance. Recommended.
+# (suggestion: SASL Authentication Daemon)
+DESC="SASL Authentication Daemon"
+
+# Short name of this saslauthd instance. Strongly recommended.
+# (suggestion: saslauthd)
+NAME="saslauthd"
+
+# Which authentication mechanisms should saslauthd use? (default: pam)
+#
+# Available options in this Debian package:
+# getpwent  -- use the getpwent() library function
+# kerberos5 -- use Kerberos 5
+# pam       -- use PAM
+# rimap     -- use a remote IMAP server
+# shadow    -- use the local shadow password file
+# sasldb    -- use the local sasldb database file
+# ldap      -- use LDAP (configuration is in /etc/saslauthd.conf)
+#
+# Only one option may be used at a time. See the saslauthd man page
+# for more information.
+#
+# Example: MECHANISMS="pam"
+MECHANISMS="pam"
+
+# Additional options for this mechanism. (default: none)
+# See the saslauthd man page for information about mech-specific options.
+MECH_OPTIONS=""
+
+# How many saslauthd processes should we run? (default: 5)
+# A value of 0 will fork a new process for each connection.
+THREADS=5
+
+# Other options (default: -c -m /var/run/saslauthd)
+# Note: You MUST specify the -m option or saslauthd won't run!
+#
+# WARNING: DO NOT SPECIFY THE -d OPTION.
+# The -d option will cause saslauthd to run in the foreground instead of as
+# a daemon. This will PREVENT YOUR SYSTEM FROM BOOTING PROPERLY. If you wish
+# to run saslauthd in debug mode, please run it by hand to be safe.
+#
+# See the saslauthd man page and the output of 'saslauthd -h' for general
+# information about these options.
+#
+# Example for chroot Postfix users: "-c -m /var/spool/postfix/var/run/saslauthd"
+# Example for non-chroot Postfix users: "-c -m /var/run/saslauthd"
+#
+# To know if your Postfix is running chroot, check /etc/postfix/master.cf.
+# If it has the line "smtp inet n - y - - smtpd" or "smtp inet n - - - - smtpd"
+# then your Postfix is running in a chroot.
+# If it has the line "smtp inet n - n - - smtpd" then your Postfix is NOT
+# running in a chroot.
+OPTIONS="-c -r -m /var/spool/postfix/var/run/saslauthd"
+EOF
+fi
 put sasl /etc/default/saslauthd 644 root root "$SASL_DEFAULT"
 
 tpl PAM_SMTP <<'EOF'
@@ -547,7 +890,8 @@ for n in "${!OLD_USER[@]}"; do
     SQL_DROP+="DROP USER IF EXISTS '$n'@'localhost', '$n'@'127.0.0.1';"$'\n'
 done
 
-PW_HASH=$(openssl passwd -1 "$LAB_PASSWORD")
+# From stdin: a password in a command line is visible to every process (tests grep /proc for it).
+PW_HASH=$(openssl passwd -1 -stdin <<<"$LAB_PASSWORD")
 D=$LAB_DOMAIN A=$LAB_ACCOUNT DB=$LAB_DB_NAME U=$LAB_DB_USER P=$LAB_DB_PASSWORD
 # Postfix Admin (2.3) tables; a table that lost one of its columns is recreated.
 SQL_OUT=$(mysql --batch --skip-column-names 2>&1 <<EOF
@@ -641,7 +985,8 @@ sasl_up() {
 }
 sasl_stop() {
     local pids pid
-    pids="$(pidof_file "$SASL_DIR/saslauthd.pid") $( [ -d "$SASL_LINK" ] && [ ! -L "$SASL_LINK" ] && pidof_file "$SASL_LINK/saslauthd.pid") $(pgrep -x saslauthd || true)"
+    # pgrep --ns: only this PID namespace's (lab machines, tests/lab/machine.sh, run their own).
+    pids="$(pidof_file "$SASL_DIR/saslauthd.pid") $( [ -d "$SASL_LINK" ] && [ ! -L "$SASL_LINK" ] && pidof_file "$SASL_LINK/saslauthd.pid") $(pgrep --ns $$ --nslist pid -x saslauthd || true)"
     for pid in $pids; do kill "$pid" 2>/dev/null || true; done
     for pid in $pids; do
         for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
@@ -663,7 +1008,9 @@ fi
 if [ -n "${DIRTY[sasl]:-}" ] || ! sasl_up; then
     sasl_stop
     say "starting saslauthd ${SASL_ARGS[*]}"
-    setsid /usr/sbin/saslauthd "${SASL_ARGS[@]}" </dev/null >>"$LAB_LOG/saslauthd.log" 2>&1 9>&- \
+    # Debian 13's saslauthd.service runs it with Group=sasl (12's init script does not).
+    sasl_group=(); [ "$LAB_DIST" = 12 ] || sasl_group=(setpriv --regid sasl --clear-groups)
+    setsid "${sasl_group[@]}" /usr/sbin/saslauthd "${SASL_ARGS[@]}" </dev/null >>"$LAB_LOG/saslauthd.log" 2>&1 9>&- \
         || die "saslauthd failed to start (see $LAB_LOG/saslauthd.log)"
     wait_for 10 "saslauthd socket $SASL_DIR/mux" sasl_up
 fi
@@ -673,14 +1020,23 @@ pf_up() { ! "$PF_MASTER" -t >/dev/null 2>&1; }     # master -t: exit 0 when NOT 
 [ -f /var/spool/postfix/etc/hosts ] && cmp -s /etc/hosts /var/spool/postfix/etc/hosts || DIRTY[chroot]=1
 if [ -n "${DIRTY[postfix]:-}" ]; then
     warn=$(postconf -n 2>&1 >/dev/null) || die "postconf: $warn"
+    # Postfix 3.10 (Debian 13) warns that smtpd_use_tls, which the tutorial sets, is deprecated.
+    [ "$LAB_DIST" = 12 ] || warn=$(grep -v -F 'support for parameter "smtpd_use_tls" will be removed' <<<"$warn" || true)
     [ -z "$warn" ] || die "postconf warns about the lab's main.cf: $warn"
 fi
+# Debian's configure-instance.sh copies /etc/hosts, /etc/services, ... into the chroot. On 12 the
+# init script runs it; on 13 (3.10) `postfix start` does, through post-install, and refuses to be
+# run by hand ("old postfix initscript will not work with this postfix package version").
+configure_instance() {
+    if [ "$LAB_DIST" = 12 ]; then /usr/lib/postfix/configure-instance.sh - 9>&-
+    else postfix post-install create-missing >/dev/null 9>&-; fi     # it names each file it copies
+}
 if ! pf_up; then
-    /usr/lib/postfix/configure-instance.sh - 9>&-
+    [ "$LAB_DIST" != 12 ] || configure_instance
     say "starting Postfix"
     out=$(postfix start 2>&1 9>&-) || die "postfix start failed: $out"
 elif [ -n "${DIRTY[postfix]:-}${DIRTY[chroot]:-}" ]; then
-    [ -z "${DIRTY[chroot]:-}" ] || /usr/lib/postfix/configure-instance.sh - 9>&-
+    [ -z "${DIRTY[chroot]:-}" ] || configure_instance
     say "reloading Postfix"
     out=$(postfix reload 2>&1 9>&-) || die "postfix reload failed: $out"
 fi
