@@ -30,7 +30,7 @@ impl ProcessFacts {
     }
 }
 
-/// Every process whose executable name (argv[0]'s file name) is `name`.
+/// Every process of this PID namespace whose executable name (argv[0]'s file name) is `name`.
 pub fn find_by_name(name: &str) -> Vec<ProcessFacts> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -40,6 +40,9 @@ pub fn find_by_name(name: &str) -> Vec<ProcessFacts> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
+        if !crate::probe::procfs::same_pid_namespace(pid) {
+            continue;
+        }
         let Ok(raw) = std::fs::read(PathBuf::from("/proc").join(pid.to_string()).join("cmdline"))
         else {
             continue;
