@@ -10,6 +10,7 @@ pub mod context;
 pub mod exit;
 pub mod net;
 pub mod probe;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod runner;

@@ -1,0 +1,107 @@
+//! The private (0700) local directory that holds the ControlMaster socket of one SSH session
+//! (ssh_config(5) ControlMaster/ControlPath/ControlPersist), and the master's end.
+
+use std::ffi::OsString;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// How long a master outlives its last session if nobody tells it to exit (a crashed mailcheck).
+pub(crate) const PERSIST: &str = "60s";
+
+/// A unix socket path must fit in sun_path (108 bytes on Linux); ssh adds a 17-byte suffix while
+/// it creates the socket.
+const MAX_SOCKET_PATH: usize = 80;
+
+/// The directory, and the argv of `ssh ... -O exit HOST` that stops the master when dropped.
+#[derive(Debug)]
+pub(crate) struct ControlDir {
+    dir: PathBuf,
+    exit_argv: Vec<OsString>,
+}
+
+impl ControlDir {
+    /// Makes a new 0700 directory under the temporary directory (or /tmp if that path is too
+    /// long for a socket). `mkdir` fails on an existing name, so nobody else's directory is used.
+    pub(crate) fn create() -> std::io::Result<ControlDir> {
+        let mut base = std::env::temp_dir();
+        if base.as_os_str().len() > MAX_SOCKET_PATH - 40 {
+            base = PathBuf::from("/tmp");
+        }
+        let pid = std::process::id();
+        let mut last = None;
+        for _ in 0..100 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::UNIX_EPOCH
+                .elapsed()
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let dir = base.join(format!("mailcheck-ssh.{pid}.{n}.{nanos:x}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    return Ok(ControlDir {
+                        dir,
+                        exit_argv: Vec::new(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free name")))
+    }
+
+    /// Where the socket goes.
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.dir.join("cm")
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The command that stops the master (`ssh -o ControlPath=... -O exit HOST`).
+    pub(crate) fn set_exit_argv(&mut self, argv: Vec<OsString>) {
+        self.exit_argv = argv;
+    }
+
+    /// Asks the master to exit (bounded: 3 s, then the ssh client is killed) and removes the
+    /// directory. Blocking, but only on a local unix socket.
+    fn stop(&mut self) {
+        if self.socket().exists()
+            && let Some((program, args)) = self.exit_argv.split_first()
+        {
+            let child = std::process::Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            if let Ok(mut child) = child {
+                let until = Instant::now() + Duration::from_secs(3);
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(_)) | Err(_) => break,
+                        Ok(None) if Instant::now() >= until => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
