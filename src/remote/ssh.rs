@@ -271,16 +271,16 @@ pub enum SshError {
         detail: String,
     },
     #[error(
-        "{host} is {os} {arch}, this mailcheck is built for {our_os} {our_arch}, and there is no {version} \
-         installed on {host}: install mailcheck {version} there (it is used when it is in the PATH)"
+        "{host} is {os} {arch}, this mailcheck is built for {} {}, and there is no {v} installed on {host}: \
+         install mailcheck {v} there (it is used when it is in the PATH)",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        v = our_version()
     )]
     WrongArchitecture {
         host: String,
         os: String,
         arch: String,
-        our_os: &'static str,
-        our_arch: &'static str,
-        version: String,
     },
     #[error("cannot read the mailcheck binary to upload ({path}): {source}")]
     LocalBinary {
@@ -503,7 +503,8 @@ impl Session {
             .clone()
             .unwrap_or_else(|| "-".into());
         let pw_flag = if password.is_some() { "1" } else { "0" };
-        let mut argv = vec!["sh", "-c", WRAPPER_SH, "mailcheck-remote"];
+        // $0 names the wrapper in the shell's own error messages ("mailcheck-ssh: 52: ...: not found").
+        let mut argv = vec!["sh", "-c", WRAPPER_SH, "mailcheck-ssh"];
         argv.extend([mode.as_str(), size.as_str(), pw_flag, tmp.as_str()]);
         argv.extend(args.iter().copied());
         let remote = self.privileged(&argv);
@@ -679,7 +680,9 @@ impl Session {
                 return Err(SshError::Timeout {
                     target: self.target.to_string(),
                     phase,
-                    after: started.elapsed(),
+                    after: Duration::from_millis(
+                        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    ),
                 });
             }
         };
@@ -815,9 +818,6 @@ impl Session {
             host: self.target.host().to_string(),
             os: s.os.clone(),
             arch: s.arch.clone(),
-            our_os: std::env::consts::OS,
-            our_arch: std::env::consts::ARCH,
-            version: our_version(),
         })
     }
 }

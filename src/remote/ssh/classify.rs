@@ -106,10 +106,10 @@ pub(crate) fn sudo_failure(stderr: &str, code: i32) -> Option<SudoFailure> {
     ]) {
         return Some(SudoFailure::NotAllowed(l));
     }
-    if code == 127 {
-        if let Some(l) = find(&["sudo"]) {
-            return Some(SudoFailure::Missing(l));
-        }
+    if code == 127
+        && let Some(l) = find(&["sudo"])
+    {
+        return Some(SudoFailure::Missing(l));
     }
     None
 }

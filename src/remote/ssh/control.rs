@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// How long a master outlives its last session if nobody tells it to exit (a crashed mailcheck).
-pub(crate) const PERSIST: &str = "60s";
+pub(crate) const PERSIST: &str = "30s";
 
 /// A unix socket path must fit in sun_path (108 bytes on Linux); ssh adds a 17-byte suffix while
 /// it creates the socket.
@@ -32,6 +32,7 @@ impl ControlDir {
         if base.as_os_str().len() > MAX_SOCKET_PATH - 40 {
             base = PathBuf::from("/tmp");
         }
+        sweep(&base);
         let pid = std::process::id();
         let mut last = None;
         for _ in 0..100 {
@@ -100,8 +101,79 @@ impl ControlDir {
     }
 }
 
+/// Removes the directories that killed mailchecks of this user left (`mailcheck-ssh.<pid>.*` of a
+/// pid that no longer runs), once their master has exited and removed its socket.
+fn sweep(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("mailcheck-ssh."))
+            .and_then(|n| n.split('.').next())
+        else {
+            continue;
+        };
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() && Some(meta.uid()) == uid && !path.join("cm").exists() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 impl Drop for ControlDir {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sweep_removes_only_dead_pids_without_a_socket() {
+        let base =
+            std::env::temp_dir().join(format!("mailcheck-sweep-test.{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let dead = (1..1000u32)
+            .map(|i| 4_194_000 - i)
+            .find(|p| !Path::new("/proc").join(p.to_string()).exists())
+            .unwrap();
+        let stale = base.join(format!("mailcheck-ssh.{dead}.0.1"));
+        let busy = base.join(format!("mailcheck-ssh.{dead}.1.1"));
+        let live = base.join(format!("mailcheck-ssh.{}.0.1", std::process::id()));
+        let other = base.join(format!("mailcheck-other.{dead}"));
+        for d in [&stale, &busy, &live, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(busy.join("cm"), "").unwrap();
+        sweep(&base);
+        assert!(!stale.exists());
+        assert!(busy.exists() && live.exists() && other.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn the_directory_is_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let c = ControlDir::create().unwrap();
+        let path = c.path().to_path_buf();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(c.socket().as_os_str().len() < MAX_SOCKET_PATH + 20);
+        drop(c);
+        assert!(!path.exists());
     }
 }
