@@ -884,3 +884,83 @@ async fn measure_round_trips() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_noexec_remote_tmpdir_is_explained() {
+    let _s = serial();
+    let ws = Workstation::up();
+    let dir = format!("/run/mcws-noexec-{}", std::process::id());
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "noexec,size=400m,mode=700",
+            "mcws-noexec",
+            &dir,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut cfg = config(&ws, &ws.known_hosts);
+    cfg.remote_tmpdir = Some(dir.clone());
+    let s = Session::open(&target(&ws, &ws.root_user), cfg, within(30)).await;
+    let e = match s {
+        Ok(s) => {
+            let e = s.run_mailcheck(&["--version"], None, within(120)).await;
+            s.close().await;
+            e
+        }
+        Err(e) => Err(e),
+    };
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    let st = Command::new("umount").arg(&dir).status().unwrap();
+    std::fs::remove_dir(&dir).unwrap();
+    assert!(st.success());
+    let e = e.unwrap_err();
+    assert!(matches!(e, SshError::RemoteExec { code: 126, .. }), "{e:?}");
+    assert!(e.to_string().contains("noexec"), "{e}");
+    assert!(left.is_empty(), "left in the noexec directory: {left:?}");
+    println!("noexec: {e}");
+}
+
+#[tokio::test]
+async fn an_ssh_config_file_and_a_jump_host_are_honoured() {
+    let _s = serial();
+    let ws = Workstation::up();
+    let file = std::env::temp_dir().join(format!("mcws-ssh-config-{}", std::process::id()));
+    let common = format!(
+        "  User root\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n",
+        ws.key.display(),
+        ws.known_hosts.display()
+    );
+    std::fs::write(
+        &file,
+        format!(
+            "Host mcws-jump\n  HostName {h}\n{common}\nHost mcws-behind\n  HostName {h}\n  ProxyJump mcws-jump\n{common}",
+            h = ws.host_addr
+        ),
+    )
+    .unwrap();
+    let cfg = SshConfig {
+        command: ws.ssh_command(),
+        options: vec![SshOption::ConfigFile(file.clone())],
+        ..SshConfig::default()
+    };
+    let s = Session::open(&"mcws-behind".parse().unwrap(), cfg, within(30)).await;
+    let s = s.unwrap();
+    let out = s
+        .run_command(&["sh", "-c", "echo $SSH_CONNECTION"], within(10))
+        .await
+        .unwrap();
+    s.close().await;
+    std::fs::remove_file(&file).unwrap();
+    // Through the jump, the client is the jump host itself, not the workstation.
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(seen.starts_with(&format!("{} ", ws.host_addr)), "{seen}");
+}

@@ -294,15 +294,12 @@ pub enum SshError {
     RemoteTemp { host: String, detail: String },
     #[error("uploading mailcheck to {host} failed: {detail}")]
     Upload { host: String, detail: String },
-    #[error(
-        "mailcheck did not start on {host} (exit status {code}: {detail}); 126: the file may not be executed \
-         (is {dir} on a noexec mount? choose another remote temporary directory), 127: not found"
-    )]
+    #[error("mailcheck did not start on {host} (exit status {code}: {detail}): {hint}")]
     RemoteExec {
         host: String,
         code: i32,
-        dir: String,
         detail: String,
+        hint: String,
     },
     #[error("the remote wrapper on {host} failed: {detail}")]
     Wrapper { host: String, detail: String },
@@ -542,17 +539,25 @@ impl Session {
             });
         }
         if out.code == 126 || out.code == 127 {
-            let shown_dir = match &binary {
-                RemoteBinary::Installed { path } => path.clone(),
-                RemoteBinary::Uploaded { dir, .. } => {
-                    dir.clone().unwrap_or_else(|| self.server.tmpdir.clone())
+            let hint = match (&binary, out.code) {
+                (RemoteBinary::Uploaded { dir, .. }, 126) => {
+                    let parent = dir
+                        .as_deref()
+                        .and_then(|d| d.rsplit_once('/'))
+                        .map_or(self.server.tmpdir.as_str(), |(p, _)| p);
+                    format!(
+                        "the file may not be executed there: is {parent} on a noexec mount? \
+                         Choose another remote temporary directory"
+                    )
                 }
+                (RemoteBinary::Installed { path }, 126) => format!("{path} may not be executed"),
+                (_, _) => "the file or its interpreter was not found".to_string(),
             };
             return Err(SshError::RemoteExec {
                 host,
                 code: out.code,
-                dir: shown_dir,
                 detail: last_line(&stderr),
+                hint,
             });
         }
         Ok(RemoteRun {

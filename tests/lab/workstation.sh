@@ -154,7 +154,9 @@ StrictModes yes
 PermitUserEnvironment no
 X11Forwarding no
 AllowAgentForwarding no
-AllowTcpForwarding no
+# Only for ProxyJump tests: a jump through this sshd to itself, nothing else.
+AllowTcpForwarding local
+PermitOpen $HOST_ADDR:$SSH_PORT
 PrintMotd no
 PrintLastLog no
 MaxSessions 20
