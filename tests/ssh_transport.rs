@@ -964,3 +964,75 @@ async fn an_ssh_config_file_and_a_jump_host_are_honoured() {
     let seen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(seen.starts_with(&format!("{} ", ws.host_addr)), "{seen}");
 }
+
+#[test]
+fn the_workstation_vantage() {
+    let _s = serial();
+    let ws = Workstation::up();
+    let out = ws
+        .ssh(&ws.root_user, &ws.known_hosts, &["id"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("uid=0(root)"));
+    for (user, sudo_ok) in [(&ws.plain_user, false), (&ws.sudo_user, true)] {
+        let out = ws
+            .ssh(user, &ws.known_hosts, &["sudo", "-n", "id", "-u"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.success(),
+            sudo_ok,
+            "{user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = ws
+        .ssh(&ws.root_user, &ws.wrong_known_hosts, &["id"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+            && err.contains("Host key verification failed"),
+        "{err}"
+    );
+    // Postfix sees the workstation's address, outside mynetworks: no relaying.
+    let out = ws
+        .command("swaks")
+        .args([
+            "--server",
+            &ws.lab_host,
+            "--to",
+            "x@example.net",
+            "--quit-after",
+            "RCPT",
+            "--timeout",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Relay access denied"), "{text}");
+    let ns = ws.ns.clone();
+    drop(ws);
+    let list = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        !list.split_whitespace().any(|w| w == ns),
+        "{ns} still there: {list}"
+    );
+    assert!(!Path::new("/etc/netns").join(&ns).exists());
+    let st = Command::new("ip")
+        .args(["link", "show", "mcws-host"])
+        .output()
+        .unwrap();
+    assert!(!st.status.success(), "the veth is still there");
+    let sshd = processes_with("/var/lib/mailcheck-ws/sshd/sshd_config");
+    assert!(sshd.is_empty(), "sshd still runs: {sshd:?}");
+}
