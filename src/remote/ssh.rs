@@ -458,58 +458,30 @@ impl Session {
                 return Err(SshError::PasswordWithoutStdinFlag);
             }
         }
-        let installed = match (&self.server.installed, self.config.upload) {
-            (Some(i), UploadPolicy::IfNeeded) if i.version == our_version() => Some(i.path.clone()),
-            _ => None,
-        };
+        let installed = installed_to_use(&self.server, self.config.upload).map(str::to_string);
         let upload = match installed {
             Some(_) => None,
             None => {
                 self.check_architecture()?;
-                let path = match &self.config.binary {
-                    Some(p) => p.clone(),
-                    None => std::env::current_exe().map_err(|source| SshError::LocalBinary {
-                        path: PathBuf::from("/proc/self/exe"),
-                        source,
-                    })?,
-                };
-                let file = tokio::fs::File::open(&path).await;
-                let file = file.map_err(|source| SshError::LocalBinary {
-                    path: path.clone(),
-                    source,
-                })?;
-                let size = file
-                    .metadata()
-                    .await
-                    .map_err(|source| SshError::LocalBinary {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .len();
-                Some((path, file, size))
+                Some(self.open_binary().await?)
             }
         };
         let mode = match &installed {
             Some(p) => format!("installed:{p}"),
             None => "upload".to_string(),
         };
-        let size = upload.as_ref().map_or(0, |u| u.2).to_string();
-        let tmp = self
-            .config
-            .remote_tmpdir
-            .clone()
-            .unwrap_or_else(|| "-".into());
+        let bytes = upload.as_ref().map_or(0, |(_, size)| *size);
+        let size = bytes.to_string();
+        let tmp = self.config.remote_tmpdir.as_deref().unwrap_or("-");
         let pw_flag = if password.is_some() { "1" } else { "0" };
         // $0 names the wrapper in the shell's own error messages ("mailcheck-ssh: 52: ...: not found").
         let mut argv = vec!["sh", "-c", WRAPPER_SH, "mailcheck-ssh"];
-        argv.extend([mode.as_str(), size.as_str(), pw_flag, tmp.as_str()]);
+        argv.extend([mode.as_str(), size.as_str(), pw_flag, tmp]);
         argv.extend(args.iter().copied());
         let remote = self.privileged(&argv);
-
-        let bytes = upload.as_ref().map_or(0, |u| u.2);
         let feed = Feed {
             password,
-            binary: upload.map(|(_, file, size)| (file, size)),
+            binary: upload,
         };
         let out = self
             .exec(&remote, Some(feed), deadline, "upload and run")
@@ -814,6 +786,24 @@ impl Session {
         })
     }
 
+    /// The binary to upload (ours unless the config names another), open, and its size.
+    async fn open_binary(&self) -> Result<(tokio::fs::File, u64), SshError> {
+        let path = match &self.config.binary {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(|source| SshError::LocalBinary {
+                path: PathBuf::from("/proc/self/exe"),
+                source,
+            })?,
+        };
+        let failed = |source| SshError::LocalBinary {
+            path: path.clone(),
+            source,
+        };
+        let file = tokio::fs::File::open(&path).await.map_err(failed)?;
+        let size = file.metadata().await.map_err(failed)?.len();
+        Ok((file, size))
+    }
+
     fn check_architecture(&self) -> Result<(), SshError> {
         let s = &self.server;
         if same_platform(&s.os, &s.arch) {
@@ -918,6 +908,14 @@ fn split_marks(stderr: &str) -> (Vec<String>, String) {
         }
     }
     (marks, rest)
+}
+
+/// The server's mailcheck, if the policy allows it and its `--version` is ours.
+fn installed_to_use(server: &ServerInfo, policy: UploadPolicy) -> Option<&str> {
+    match (&server.installed, policy) {
+        (Some(i), UploadPolicy::IfNeeded) if i.version == our_version() => Some(&i.path),
+        _ => None,
+    }
 }
 
 /// Whether this binary runs on a server with `uname -s` = `os` and `uname -m` = `arch`.
@@ -1048,6 +1046,161 @@ mod tests {
             assert!(same_platform("Linux", "x86_64"));
             assert!(!same_platform("Linux", "aarch64"));
         }
+    }
+
+    #[test]
+    fn an_installed_mailcheck_is_used_only_at_our_version() {
+        let mut server = ServerInfo {
+            user: "root".into(),
+            uid: 0,
+            os: "Linux".into(),
+            arch: std::env::consts::ARCH.into(),
+            tmpdir: "/tmp".into(),
+            installed: Some(Installed {
+                path: "/usr/bin/mailcheck".into(),
+                version: our_version(),
+            }),
+        };
+        assert_eq!(
+            installed_to_use(&server, UploadPolicy::IfNeeded),
+            Some("/usr/bin/mailcheck")
+        );
+        assert_eq!(installed_to_use(&server, UploadPolicy::Always), None);
+        server.installed = Some(Installed {
+            path: "/usr/bin/mailcheck".into(),
+            version: "mailcheck 0.0.9".into(),
+        });
+        assert_eq!(installed_to_use(&server, UploadPolicy::IfNeeded), None);
+        server.installed = None;
+        assert_eq!(installed_to_use(&server, UploadPolicy::IfNeeded), None);
+    }
+
+    /// Runs the wrapper with a local `sh`, as ssh would on the server: `stdin` is written, then
+    /// kept open (the local ssh is alive) until the wrapper exits, or closed after `hangup`.
+    /// A wrapper that has not exited after 20 s is killed and the test fails.
+    fn wrapper(args: &[&str], stdin: &[u8], hangup: Option<Duration>) -> (i32, String, String) {
+        use std::io::{Read, Write};
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", WRAPPER_SH, "mailcheck-ssh"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take();
+        input.as_mut().unwrap().write_all(stdin).unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if hangup.is_some_and(|h| started.elapsed() >= h) {
+                input = None;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("the wrapper hangs: {args:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        drop(input);
+        let (mut out, mut err) = (String::new(), String::new());
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status.code().unwrap_or(-1), out, err)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "mailcheck-wrapper-test.{name}.{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn wrapper_runs_an_installed_binary() {
+        let (code, out, _) = wrapper(
+            &["installed:/bin/echo", "0", "0", "-", "hello", "a b"],
+            b"",
+            None,
+        );
+        assert_eq!((code, out.as_str()), (0, "hello a b\n"));
+        // A binary that exits at once, before the watcher is even set up: no hang, no race.
+        for _ in 0..50 {
+            let (code, _, _) = wrapper(&["installed:/bin/false", "0", "0", "-"], b"", None);
+            assert_eq!(code, 1, "the exit status passes through");
+        }
+    }
+
+    #[test]
+    fn wrapper_uploads_hands_over_the_password_and_cleans_up() {
+        let tmp = scratch("upload");
+        let bin = b"#!/bin/sh\nread -r pw; printf 'pw=%s args=%s\\n' \"$pw\" \"$*\"; exit 3\n";
+        let mut stdin = b"pass word\n".to_vec();
+        stdin.extend_from_slice(bin);
+        let size = bin.len().to_string();
+        let tmp_s = tmp.to_string_lossy().into_owned();
+        let (code, out, err) = wrapper(&["upload", &size, "1", &tmp_s, "x", "y"], &stdin, None);
+        assert_eq!(code, 3, "{err}");
+        assert_eq!(out, "pw=pass word args=x y\n");
+        let (marks, _) = split_marks(&err);
+        let dir = marks.iter().find_map(|m| m.strip_prefix("dir ")).unwrap();
+        assert!(dir.starts_with(&format!("{tmp_s}/mailcheck.")), "{dir}");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "the upload directory is removed"
+        );
+
+        // A short upload (the local side died mid-way) is refused, and cleaned up too.
+        let (code, _, err) = wrapper(
+            &["upload", "999", "0", &tmp_s],
+            b"short",
+            Some(Duration::from_millis(100)),
+        );
+        assert_eq!(code, WRAPPER_FAILED);
+        assert!(
+            err.contains("error upload: received 5 of 999 bytes"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn wrapper_stops_mailcheck_when_stdin_ends() {
+        let tmp = scratch("hangup");
+        // Stands in for mailcheck: SIGTERM makes it exit 130 after its cleanup, as mailcheck does.
+        let bin = b"#!/bin/sh\ntrap 'kill $s; echo cleaned; exit 130' TERM\nsleep 30 >/dev/null 2>&1 &\ns=$!\nwait\n";
+        let size = bin.len().to_string();
+        let tmp_s = tmp.to_string_lossy().into_owned();
+        let started = std::time::Instant::now();
+        let (code, out, err) = wrapper(
+            &["upload", &size, "0", &tmp_s],
+            bin,
+            Some(Duration::from_millis(500)),
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!((code, out.as_str()), (130, "cleaned\n"), "{err}");
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -15,7 +15,7 @@ dir='' mc='' watch='' pw=''
 say() { printf 'mailcheck-remote: %s\n' "$*" >&2; }
 fail() { say "error $1: $2"; exit 97; }
 cleanup() {
-	if [ -n "$watch" ]; then kill "$watch" 2>/dev/null; wait "$watch" 2>/dev/null; fi
+	if [ -n "$watch" ]; then kill -KILL "$watch" 2>/dev/null; wait "$watch" 2>/dev/null; fi
 	if [ -n "$mc" ]; then kill "$mc" 2>/dev/null; wait "$mc" 2>/dev/null; fi
 	if [ -n "$dir" ]; then rm -rf "$dir"; fi
 }
@@ -54,12 +54,10 @@ fi
 mc=$!
 pw=''
 # The watcher: when stdin ends, stop mailcheck (SIGTERM: it deletes its test mail and exits 130).
+# It is one process (the `read` builtin, no child) and is stopped with SIGKILL: a shell that has
+# just forked still runs our TERM trap's handler, which would swallow a SIGTERM sent that early.
 (
-	c=''
-	trap 'kill "$c" 2>/dev/null; exit 0' TERM
-	cat <&3 >/dev/null 2>&1 &
-	c=$!
-	wait "$c"
+	while IFS= read -r _; do :; done <&3
 	kill -TERM "$mc" 2>/dev/null
 ) >/dev/null 2>&1 &
 watch=$!
