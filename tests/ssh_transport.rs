@@ -802,68 +802,60 @@ async fn child_run_until_interrupted() {
 }
 
 /// Not a test of behaviour: prints how long the SSH round trips take. Run with
-/// `cargo test --test ssh_transport measure -- --ignored --nocapture`.
+/// `cargo test --test ssh_transport measure -- --ignored --nocapture`; MCWS_MEASURE_SUDO=1 logs
+/// in as the sudo user with `sudo -n` instead of as root (whose login shell's rc files run for
+/// every session, and may be slow on a development machine). The configurations take turns in
+/// each round, so that a change in the machine's load hits them alike.
 #[tokio::test]
 #[ignore = "a measurement, run by hand"]
 async fn measure_round_trips() {
     let _s = serial();
     let ws = Workstation::up();
-    let rounds = 5;
-    let mut binaries = vec![("debug build", mailcheck_bin())];
+    let rounds = 7;
+    let sudo = std::env::var_os("MCWS_MEASURE_SUDO").is_some();
+    let user = if sudo {
+        ws.sudo_user.clone()
+    } else {
+        ws.root_user.clone()
+    };
+    let mut binaries = vec![("debug", mailcheck_bin())];
     let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/mailcheck");
     if release.exists() {
-        binaries.insert(0, ("release build", release));
+        binaries.insert(0, ("release", release));
     }
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    // Plain `ssh true`: one connection, key exchange, login, one command.
-    let mut plain = Vec::new();
+    let mut times: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
+    let mut add = |k: String, d: Duration| times.entry(k).or_default().push(d);
     for _ in 0..rounds {
         let t = std::time::Instant::now();
-        let st = ws
-            .ssh(&ws.root_user, &ws.known_hosts, &["true"])
-            .status()
-            .unwrap();
+        let st = ws.ssh(&user, &ws.known_hosts, &["true"]).status().unwrap();
         assert!(st.success());
-        plain.push(t.elapsed());
-    }
-    println!(
-        "ssh root@lab true (new connection)         median {:?}",
-        median(plain)
-    );
-    for multiplex in [false, true] {
-        let mut open = Vec::new();
-        let mut cmd = Vec::new();
-        for _ in 0..rounds {
+        add("0 plain `ssh true` (new connection)".into(), t.elapsed());
+        for multiplex in [false, true] {
+            let mux = if multiplex { "mux" } else { "no mux" };
             let mut cfg = config(&ws, &ws.known_hosts);
             cfg.multiplex = multiplex;
+            cfg.sudo = sudo;
             let t = std::time::Instant::now();
-            let s = Session::open(&target(&ws, "root"), cfg, within(30))
+            let s = Session::open(&target(&ws, &user), cfg.clone(), within(30))
                 .await
                 .unwrap();
-            open.push(t.elapsed());
+            add(
+                format!("1 {mux}: Session::open (login + probe)"),
+                t.elapsed(),
+            );
             let t = std::time::Instant::now();
             s.run_command(&["true"], within(30)).await.unwrap();
-            cmd.push(t.elapsed());
+            add(
+                format!("2 {mux}: run_command(true) after open"),
+                t.elapsed(),
+            );
             s.close().await;
-        }
-        println!(
-            "multiplex {multiplex:5}: Session::open (login + probe) median {:?}, then a command median {:?}",
-            median(open),
-            median(cmd)
-        );
-        for (name, bin) in &binaries {
-            let size = std::fs::metadata(bin).unwrap().len();
-            let mut up = Vec::new();
-            let mut total = Vec::new();
-            for _ in 0..rounds {
-                let mut cfg = config(&ws, &ws.known_hosts);
-                cfg.multiplex = multiplex;
+            for (name, bin) in &binaries {
+                let size = std::fs::metadata(bin).unwrap().len() as f64 / 1e6;
+                let mut cfg = cfg.clone();
                 cfg.binary = Some(bin.clone());
                 let t = std::time::Instant::now();
-                let s = Session::open(&target(&ws, "root"), cfg, within(30))
+                let s = Session::open(&target(&ws, &user), cfg, within(30))
                     .await
                     .unwrap();
                 let run = s
@@ -871,17 +863,30 @@ async fn measure_round_trips() {
                     .await
                     .unwrap();
                 assert_eq!(run.exit_code, 0);
-                up.push(run.elapsed);
+                add(
+                    format!("3 {mux}: upload {size:.1} MB {name} + --version"),
+                    run.elapsed,
+                );
                 s.close().await;
-                total.push(t.elapsed());
+                add(
+                    format!("4 {mux}: open + upload {size:.1} MB {name} + run + close"),
+                    t.elapsed(),
+                );
             }
-            println!(
-                "multiplex {multiplex:5}: upload + run --version of the {name} ({:.1} MB): run median {:?}, open+run+close median {:?}",
-                size as f64 / 1e6,
-                median(up),
-                median(total)
-            );
         }
+    }
+    println!(
+        "as {user}{}, {rounds} rounds:",
+        if sudo { " with sudo -n" } else { "" }
+    );
+    for (k, mut v) in times {
+        v.sort();
+        println!(
+            "  {:<58} median {:>7.0?}  min {:>7.0?}",
+            &k[2..],
+            v[v.len() / 2],
+            v[0]
+        );
     }
 }
 
