@@ -881,12 +881,8 @@ async fn measure_round_trips() {
     );
     for (k, mut v) in times {
         v.sort();
-        println!(
-            "  {:<58} median {:>7.0?}  min {:>7.0?}",
-            &k[2..],
-            v[v.len() / 2],
-            v[0]
-        );
+        let (med, min) = (v[v.len() / 2].as_millis(), v[0].as_millis());
+        println!("  {:<58} median {med:>5} ms  min {min:>5} ms", &k[2..]);
     }
 }
 
