@@ -1,7 +1,9 @@
-//! The SSH transport (src/remote/ssh.rs) against a real sshd, from the workstation namespace
-//! (tests/lab/workstation.sh): logins as root, as a user without sudo and with `sudo -n`, upload,
-//! run and cleanup (also when the local side is interrupted or killed), host key and connection
-//! failures, deadlines, and the password in no process's cmdline or environment. Needs root.
+//! The SSH transport (src/remote/ssh.rs) against a real sshd, from the workstation namespace.
+//!
+//! The sshd and namespace are tests/lab/workstation.sh's. Covered: logins as root, as a user
+//! without sudo and with `sudo -n`, upload, run and cleanup (also when the local side is
+//! interrupted or killed), host key and connection failures, deadlines, ssh_config files and jump
+//! hosts, and the password in no process's cmdline or environment. Needs root.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 // `serial()` is a std Mutex held for a whole test on purpose: each #[tokio::test] has its own
 // runtime on its own thread, so the guard serialises tests, not tasks.

@@ -1,6 +1,6 @@
-//! Runs mailcheck on the mail server over SSH with the system's OpenSSH client, so that the host
-//! checks run there as root; the password crosses only on the channel's stdin.
+//! Runs mailcheck on the mail server over SSH (the system's OpenSSH client, ssh(1)), as root.
 //!
+//! The host checks run there; the password crosses only on the channel's stdin.
 //! One [`Session`] per server: [`Session::open`] logs in (sharing one connection through a
 //! ControlMaster socket in a private directory unless told not to), checks that the commands run
 //! as root (a root login, or `sudo -n` with [`SshConfig::sudo`]) and looks at the server: its
@@ -9,6 +9,25 @@
 //! channel and runs it; the remote wrapper removes the directory when it ends, is signalled, or
 //! sees its stdin end because the local ssh is gone. ssh always gets `-o BatchMode=yes`: no
 //! prompts, and host keys are checked the way the user's ssh is configured to check them.
+//!
+//! ```no_run
+//! use mailcheck::remote::ssh::{Session, SshConfig, Target};
+//! use mailcheck::secret::Secret;
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+//! let target: Target = "admin@mx.example.com:2222".parse()?;
+//! let config = SshConfig { sudo: true, ..SshConfig::default() };
+//! let session = Session::open(&target, config, deadline).await?;
+//! let args = ["run", "--host", "mx.example.com", "--account", "root@example.com",
+//!             "--format", "json", "--only", "fs", "--password-stdin"];
+//! let password = Secret::new("userpass");
+//! let run = session.run_mailcheck(&args, Some(&password), deadline).await?;
+//! let report: serde_json::Value = serde_json::from_slice(&run.stdout)?;
+//! println!("remote exit {}: {} checks", run.exit_code, report["checks"].as_array().map_or(0, Vec::len));
+//! session.close().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod classify;
 mod control;

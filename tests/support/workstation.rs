@@ -1,6 +1,6 @@
-//! The "workstation" vantage for tests (tests/lab/workstation.sh): a network namespace outside
-//! the lab's mynetworks, and an sshd on the lab's side to log in to, held up by a guard.
+//! The "workstation" test vantage (tests/lab/workstation.sh), held up by a guard while tests use it.
 //!
+//! A network namespace outside the lab's mynetworks, and an sshd on the lab's side to log in to.
 //! `Workstation::up()` brings it up (or finds it up) and keeps it up while any guard lives, in
 //! this process or another: each guard holds a shared flock on /run/mailcheck-ws.users.lock, and
 //! the last one to drop (also when a test panics) runs `workstation.sh down`. Up and down

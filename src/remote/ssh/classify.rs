@@ -1,5 +1,4 @@
-//! What went wrong, from OpenSSH's exit status 255 and its stderr (ssh(1): "exits with 255 if an
-//! error occurred"), and from sudo's messages.
+//! What went wrong, read from OpenSSH's stderr after its exit status 255 (ssh(1)) and from sudo's.
 
 /// The kind of failure ssh reported, with the line of its stderr that says so.
 #[derive(Debug, Clone, PartialEq, Eq)]

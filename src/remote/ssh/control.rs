@@ -1,5 +1,4 @@
-//! The private (0700) local directory that holds the ControlMaster socket of one SSH session
-//! (ssh_config(5) ControlMaster/ControlPath/ControlPersist), and the master's end.
+//! The private (0700) directory of one session's ControlMaster socket (ssh_config(5)), and its end.
 
 use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
