@@ -57,7 +57,9 @@ trap 'printf "ws: FAILED at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 [ "$(id -u)" = 0 ] || die "run as root"
 
-has_ns() { ip netns list | awk '{print $1}' | grep -qx "$NS"; }
+# No `cmd | grep -q` here: with pipefail, grep quitting early can fail the pipeline (SIGPIPE).
+has_ns() { local l; l=$(ip netns list); [[ $'\n'$l$'\n' == *$'\n'"$NS"[$' \n']* ]]; }
+has_addr() { local a; a=$(ip "$@"); [[ $a == *"inet $ADDR_WANTED "* ]]; }
 
 # alive PID: the process exists and is not a zombie
 alive() { local st=''; [ -n "${1:-}" ] && read -r st 2>/dev/null <"/proc/$1/stat" && [[ ${st##*) } != [ZX]* ]]; }
@@ -126,7 +128,7 @@ ensure_users() {
         # No password, but not locked: sshd (UsePAM no) refuses every login, keys too, to an
         # account whose password field starts with '!'.
         [ "$(getent shadow "$u" | cut -d: -f2)" = '*' ] || usermod -p '*' "$u"
-        id -nG "$u" | tr ' ' '\n' | grep -qx sudo && gpasswd -d "$u" sudo >/dev/null
+        if [[ " $(id -nG "$u") " == *" sudo "* ]]; then gpasswd -d "$u" sudo >/dev/null; fi
     done
     printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$USER_SUDO" >"$SUDOERS.new"
     chmod 440 "$SUDOERS.new"
@@ -180,10 +182,10 @@ ensure_netns() {
     fi
     ip -n "$NS" link show "$VETH_NS" >/dev/null 2>&1 ||
         die "$VETH_HOST exists but its peer is not in $NS: run '$0 down' and try again"
-    ip addr show dev "$VETH_HOST" | grep -q "inet $HOST_ADDR/$PREFIX" ||
+    ADDR_WANTED=$HOST_ADDR/$PREFIX has_addr addr show dev "$VETH_HOST" ||
         ip addr add "$HOST_ADDR/$PREFIX" dev "$VETH_HOST"
     ip link set "$VETH_HOST" up
-    ip -n "$NS" addr show dev "$VETH_NS" | grep -q "inet $WS_ADDR/$PREFIX" ||
+    ADDR_WANTED=$WS_ADDR/$PREFIX has_addr -n "$NS" addr show dev "$VETH_NS" ||
         ip -n "$NS" addr add "$WS_ADDR/$PREFIX" dev "$VETH_NS"
     ip -n "$NS" link set lo up
     ip -n "$NS" link set "$VETH_NS" up
