@@ -161,6 +161,9 @@ AllowTcpForwarding local
 PermitOpen $HOST_ADDR:$SSH_PORT
 PrintMotd no
 PrintLastLog no
+# A session whose client vanished (the veth deleted under it) ends within 30 s instead of hanging.
+ClientAliveInterval 10
+ClientAliveCountMax 3
 MaxSessions 20
 MaxStartups 20:50:60
 LogLevel VERBOSE
@@ -223,14 +226,33 @@ start_sshd() {
     die "sshd did not write $PID_FILE within 5 s, see $LOG"
 }
 
+# The per-connection sshd processes on our address: children of the listener, or orphans of an
+# earlier one (ss names the process of each established connection).
+session_pids() {
+    local out pid
+    out=$(ss -Htnp state established src "$HOST_ADDR:$SSH_PORT" 2>/dev/null || true)
+    while [[ $out =~ pid=([0-9]+) ]]; do
+        pid=${BASH_REMATCH[1]}
+        printf '%s\n' "$pid"
+        out=${out/pid=$pid/}
+    done
+}
+
 stop_sshd() {
-    local pid i
+    local pid i p
+    local pids=()
     pid=$(sshd_pid)
-    if [ -n "$pid" ]; then
-        say "stopping sshd ($pid)"
-        kill "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-        alive "$pid" && { kill -9 "$pid" 2>/dev/null || true; say "sshd ($pid) killed with SIGKILL"; }
+    [ -n "$pid" ] && pids+=("$pid")
+    for p in $(session_pids); do
+        [[ " ${pids[*]} " == *" $p "* ]] || pids+=("$p")
+    done
+    if [ ${#pids[@]} -gt 0 ]; then
+        say "stopping sshd (${pids[*]})"
+        kill "${pids[@]}" 2>/dev/null || true
+        for p in "${pids[@]}"; do
+            for ((i = 0; i < 50; i++)); do alive "$p" || break; sleep 0.1; done
+            alive "$p" && { kill -9 "$p" 2>/dev/null || true; say "sshd ($p) killed with SIGKILL"; }
+        done
     fi
     rm -f "$PID_FILE"
 }
