@@ -238,22 +238,29 @@ session_pids() {
     done
 }
 
-stop_sshd() {
-    local pid i p
-    local pids=()
-    pid=$(sshd_pid)
-    [ -n "$pid" ] && pids+=("$pid")
-    for p in $(session_pids); do
-        [[ " ${pids[*]} " == *" $p "* ]] || pids+=("$p")
+# stop_pids PID...: SIGTERM, wait up to 5 s each, then SIGKILL.
+stop_pids() {
+    local p i
+    [ $# -gt 0 ] || return 0
+    kill "$@" 2>/dev/null || true
+    for p in "$@"; do
+        for ((i = 0; i < 50; i++)); do alive "$p" || break; sleep 0.1; done
+        alive "$p" && { kill -9 "$p" 2>/dev/null || true; say "sshd ($p) killed with SIGKILL"; }
     done
-    if [ ${#pids[@]} -gt 0 ]; then
-        say "stopping sshd (${pids[*]})"
-        kill "${pids[@]}" 2>/dev/null || true
-        for p in "${pids[@]}"; do
-            for ((i = 0; i < 50; i++)); do alive "$p" || break; sleep 0.1; done
-            alive "$p" && { kill -9 "$p" 2>/dev/null || true; say "sshd ($p) killed with SIGKILL"; }
-        done
-    fi
+    return 0
+}
+
+# The sessions first, so that the listener, their parent, reaps them (pid 1 here reaps late).
+stop_sshd() {
+    local pid p
+    local sessions=()
+    pid=$(sshd_pid)
+    for p in $(session_pids); do
+        [ "$p" != "$pid" ] && sessions+=("$p")
+    done
+    [ -n "$pid" ] && say "stopping sshd ($pid${sessions[*]:+, sessions ${sessions[*]}})"
+    stop_pids "${sessions[@]}"
+    [ -n "$pid" ] && stop_pids "$pid"
     rm -f "$PID_FILE"
 }
 
