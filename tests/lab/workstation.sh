@@ -303,7 +303,9 @@ cmd_down() {
     stop_sshd
     if [ -f "$RUN_DIR/made-run-sshd" ]; then
         # Only if no other sshd on this machine needs it.
-        if ! pgrep -x sshd >/dev/null; then rmdir /run/sshd 2>/dev/null || true; fi
+        local p other=''
+        for p in $(pgrep -x sshd || true); do alive "$p" && other=$p; done
+        [ -z "$other" ] && { rmdir /run/sshd 2>/dev/null || true; }
         rm -f "$RUN_DIR/made-run-sshd"
     fi
     if ip link show "$VETH_HOST" >/dev/null 2>&1; then ip link del "$VETH_HOST"; fi
