@@ -10,6 +10,7 @@ pub mod exit;
 pub mod facts;
 pub mod net;
 pub mod probe;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod runner;
