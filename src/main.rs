@@ -258,7 +258,12 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|| std::path::PathBuf::from(config::DEFAULT_PATH));
     let file = ConfigFile::load(&config_path, args.config.is_some())
         .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
-    let hosts = hosts(&args, &file)?;
+    // A replay judges a recording: it names its own host.
+    let hosts = if args.replay.is_some() {
+        Vec::new()
+    } else {
+        hosts(&args, &file)?
+    };
     let account_name = args.account.clone().or_else(|| file.account.clone());
     let password = password(&args, &file)?;
     let account = run::account(account_name.as_deref(), password.clone())

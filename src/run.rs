@@ -111,12 +111,18 @@ pub async fn run_host(plan: &Plan, facts: Arc<Facts>, sink: EventSink) -> (RunRe
     .await;
     // Say goodbye to MySQL (COM_QUIT), so the server logs no "Aborted connection".
     facts.mysql.close(Duration::from_millis(500)).await;
+    let vantage = vantage_of(&facts);
+    let mut results = results;
+    for r in results.iter_mut().filter(|r| r.observed) {
+        r.vantage = Some(vantage.clone());
+    }
     let mut report = RunReport {
         host: facts.target.host.clone(),
         account: plan.account.as_ref().map(|a| a.address.clone()),
         started,
         duration: t0.elapsed(),
         abilities,
+        versions: Default::default(),
         results,
     };
     let mut redactor = plan.redactor.clone();
@@ -131,6 +137,27 @@ pub async fn run_host(plan: &Plan, facts: Arc<Facts>, sink: EventSink) -> (RunRe
     }
     report.redact(&redactor);
     (report, redactor)
+}
+
+/// Where this run's checks ran: on the server, or from here with the source address the
+/// server sees (the kernel's route choice, found without sending a packet).
+fn vantage_of(facts: &Facts) -> runner::Vantage {
+    if facts.target.local {
+        return runner::Vantage {
+            place: runner::Place::Server,
+            address: None,
+        };
+    }
+    let address = facts.target.socket_addr(facts.settings.smtp_port).and_then(|to| {
+        let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let s = std::net::UdpSocket::bind(bind).ok()?;
+        s.connect(to).ok()?;
+        s.local_addr().ok().map(|a| a.ip().to_string())
+    });
+    runner::Vantage {
+        place: runner::Place::Remote,
+        address,
+    }
 }
 
 /// Judges a recording (`--record DIR` of an earlier run) again, without any I/O.
@@ -159,6 +186,7 @@ pub async fn replay(plan: &Plan, recording: Recording, sink: EventSink) -> RunRe
             .unwrap_or(std::time::UNIX_EPOCH),
         duration: t0.elapsed(),
         abilities: recording.run.abilities,
+        versions: recording.run.versions,
         results,
     };
     report.redact(&plan.redactor);
@@ -212,6 +240,7 @@ fn unreachable(plan: &Plan, host: &str, why: &str) -> RunReport {
             password: plan.account.as_ref().is_some_and(|a| a.password.is_some()),
             send: false,
         },
+        versions: Default::default(),
         results: plan
             .checks
             .iter()
@@ -225,6 +254,7 @@ fn unreachable(plan: &Plan, host: &str, why: &str) -> RunReport {
                 evidence: serde_json::Value::Null,
                 observed: false,
                 blocked_by: None,
+                vantage: None,
                 duration: Duration::ZERO,
                 started_at: Duration::ZERO,
             })

@@ -35,6 +35,35 @@ impl BlockedBy {
     }
 }
 
+/// Where a check ran: on the mail server itself, or from another machine (a workstation, a
+/// CI runner) with the source address the server saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Vantage {
+    pub place: Place,
+    /// The client address the server sees (remote vantages), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Place {
+    /// mailcheck ran on the mail server.
+    Server,
+    /// mailcheck ran elsewhere and reached the server over the network.
+    Remote,
+}
+
+impl Vantage {
+    pub fn describe(&self) -> String {
+        match (&self.place, &self.address) {
+            (Place::Server, _) => "on the server".to_string(),
+            (Place::Remote, Some(a)) => format!("from {a}"),
+            (Place::Remote, None) => "from another machine".to_string(),
+        }
+    }
+}
+
 /// The outcome of one check, as reporters see it.
 #[derive(Debug, Clone)]
 pub struct CheckResult {
@@ -51,6 +80,8 @@ pub struct CheckResult {
     /// Whether `evidence` is an observation (else it is the reason there is none).
     pub observed: bool,
     pub blocked_by: Option<BlockedBy>,
+    /// Where it ran (set by the run; `None` for a check that did not run).
+    pub vantage: Option<Vantage>,
     pub duration: Duration,
     /// When the check started, from the start of the run (for `--timings`).
     pub started_at: Duration,
@@ -248,6 +279,7 @@ fn finish(
         verdict,
         fix,
         blocked_by: None,
+        vantage: None,
         duration,
         started_at: Duration::ZERO,
     }

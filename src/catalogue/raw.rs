@@ -40,14 +40,9 @@ impl RawCheck {
                 self.id
             ));
         }
-        let req_ok = self
-            .requirement
-            .strip_prefix('T')
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| (1..=38).contains(&n));
-        if !req_ok {
+        if !super::is_requirement(&self.requirement) {
             return Err(format!(
-                "requirement `{}` is not one of T1..T38 (see shared/requirements.md)",
+                "requirement `{}` is not one of T1..T38 or H1..H7 (see shared/requirements.md)",
                 self.requirement
             ));
         }
@@ -79,8 +74,8 @@ impl RawCheck {
     }
 }
 
-/// `[probe]`: `kind` names a registered kind of the check's family; the other keys are its
-/// spec, validated here.
+/// `[probe]`: `kind` names a registered kind of the check's family (or `family/kind` of
+/// another family); the other keys are its spec, validated here.
 fn load_probe(family: &str, mut table: toml::Table) -> Result<ProbeSpec, String> {
     let Some(kind) = table
         .get("kind")
@@ -89,7 +84,9 @@ fn load_probe(family: &str, mut table: toml::Table) -> Result<ProbeSpec, String>
     else {
         return Err("[probe] needs `kind = \"...\"`".into());
     };
-    let Some(k) = registry::find(family, &kind) else {
+    // `kind = "fs/access"` names another family's kind.
+    let (family, name) = kind.split_once('/').unwrap_or((family, kind.as_str()));
+    let Some(k) = registry::find(family, name) else {
         return Err(format!(
             "[probe] kind `{kind}` is not a kind of family {family} (its kinds: {})",
             registry::names(family).join(", ")

@@ -31,6 +31,8 @@ struct Tool {
 struct Target<'a> {
     host: &'a str,
     account: Option<&'a str>,
+    /// What the server runs (Postfix, OpenSSL, MariaDB, ...), when mailcheck could tell.
+    versions: &'a std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -44,6 +46,7 @@ struct CheckEntry<'a> {
     observed: bool,
     blocked_by: Option<&'a crate::runner::BlockedBy>,
     caused_by: &'a [crate::verdict::Cause],
+    vantage: Option<&'a crate::runner::Vantage>,
     fix: Option<&'a str>,
     duration_ms: u64,
 }
@@ -80,6 +83,7 @@ fn document<'a>(report: &'a RunReport, baseline: Option<&'a super::baseline::Dif
         target: Target {
             host: &report.host,
             account: report.account.as_deref(),
+            versions: &report.versions,
         },
         started: crate::clock::rfc3339(report.started),
         duration_ms: millis(report.duration),
@@ -97,6 +101,7 @@ fn document<'a>(report: &'a RunReport, baseline: Option<&'a super::baseline::Dif
                 observed: r.observed,
                 blocked_by: r.blocked_by.as_ref(),
                 caused_by: &r.verdict.caused_by,
+                vantage: r.vantage.as_ref(),
                 fix: r.fix.as_deref(),
                 duration_ms: millis(r.duration),
             })

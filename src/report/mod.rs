@@ -64,6 +64,8 @@ pub struct RunReport {
     pub duration: Duration,
     /// What the run could do (on the server, account, password, test mail).
     pub abilities: crate::runner::Abilities,
+    /// Versions of what the server runs (Postfix, OpenSSL, MariaDB, ...), by name.
+    pub versions: std::collections::BTreeMap<String, String>,
     pub results: Vec<CheckResult>,
 }
 

@@ -21,6 +21,9 @@ pub struct RunInfo {
     /// RFC 3339.
     pub started: String,
     pub abilities: Abilities,
+    /// Versions of what the server runs, as the report's target carries them.
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
     /// The mailcheck version that recorded it.
     pub mailcheck: String,
 }
@@ -119,6 +122,7 @@ pub fn write(dir: &Path, report: &RunReport) -> Result<(), RecordError> {
         account: report.account.clone(),
         started: crate::clock::rfc3339(report.started),
         abilities: report.abilities,
+        versions: report.versions.clone(),
         mailcheck: env!("CARGO_PKG_VERSION").to_string(),
     };
     write_json(&dir.join("run.json"), &info)?;

@@ -2,6 +2,10 @@
 //! a probe gathered, each gathered once, on first use, and shared by the checks that need it.
 //! Probes never see this type; they get explicit inputs from here.
 
+pub mod diagnosis;
+pub mod hardening;
+pub mod upgrade;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -88,6 +92,16 @@ pub struct Facts {
     wrong_password: OnceCell<Option<Arc<LoginSession>>>,
     unauthenticated: OnceCell<Option<Arc<LoginSession>>>,
     relay: OnceCell<Arc<RelayProbe>>,
+    // Filled in by the areas' own modules.
+    /// Issue 13's facts (facts/diagnosis.rs).
+    #[allow(dead_code)]
+    pub(crate) diagnosis: diagnosis::Cells,
+    /// Issue 15's facts (facts/hardening.rs).
+    #[allow(dead_code)]
+    pub(crate) hardening: hardening::Cells,
+    /// Issue 14's facts (facts/upgrade.rs).
+    #[allow(dead_code)]
+    pub(crate) upgrade: upgrade::Cells,
 }
 
 impl Facts {
@@ -119,6 +133,9 @@ impl Facts {
             wrong_password: OnceCell::new(),
             unauthenticated: OnceCell::new(),
             relay: OnceCell::new(),
+            diagnosis: Default::default(),
+            hardening: Default::default(),
+            upgrade: Default::default(),
         }
     }
 
