@@ -46,6 +46,7 @@ fn redact(text: &str) -> String {
     let rules = [
         (r#""duration_ms": \d+"#, r#""duration_ms": 0"#),
         (r#"in \d+\.\d+ s\b"#, "in 0.00 s"),
+        (r#"took \d+\.\d+ s\b"#, "took 0.00 s"),
         (r#"time="[0-9.]+""#, r#"time="0""#),
         (r#"duration_ms: \d+"#, "duration_ms: 0"),
         (r#"duration=[0-9.]+s"#, "duration=0s"),
