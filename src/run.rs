@@ -148,12 +148,15 @@ fn vantage_of(facts: &Facts) -> runner::Vantage {
             address: None,
         };
     }
-    let address = facts.target.socket_addr(facts.settings.smtp_port).and_then(|to| {
-        let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-        let s = std::net::UdpSocket::bind(bind).ok()?;
-        s.connect(to).ok()?;
-        s.local_addr().ok().map(|a| a.ip().to_string())
-    });
+    let address = facts
+        .target
+        .socket_addr(facts.settings.smtp_port)
+        .and_then(|to| {
+            let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let s = std::net::UdpSocket::bind(bind).ok()?;
+            s.connect(to).ok()?;
+            s.local_addr().ok().map(|a| a.ip().to_string())
+        });
     runner::Vantage {
         place: runner::Place::Remote,
         address,

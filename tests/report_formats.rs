@@ -50,14 +50,23 @@ fn redact(text: &str) -> String {
         (r#"time="[0-9.]+""#, r#"time="0""#),
         (r#"duration_ms: \d+"#, "duration_ms: 0"),
         (r#"duration=[0-9.]+s"#, "duration=0s"),
-        (r#"(mailcheck_(run_)?duration_seconds\{[^}]*\}) [0-9.e-]+"#, "$1 0"),
-        (r#"(mailcheck_check_duration_seconds\{[^}]*\}) [0-9.e-]+"#, "$1 0"),
+        (
+            r#"(mailcheck_(run_)?duration_seconds\{[^}]*\}) [0-9.e-]+"#,
+            "$1 0",
+        ),
+        (
+            r#"(mailcheck_check_duration_seconds\{[^}]*\}) [0-9.e-]+"#,
+            "$1 0",
+        ),
         (r#"<td class="ms">[0-9.]+</td>"#, r#"<td class="ms">0</td>"#),
         (r#"\d+ ms</"#, "0 ms</"),
     ];
     let mut out = text.to_string();
     for (re, with) in rules {
-        out = regex::Regex::new(re).unwrap().replace_all(&out, with).into_owned();
+        out = regex::Regex::new(re)
+            .unwrap()
+            .replace_all(&out, with)
+            .into_owned();
     }
     out
 }
@@ -164,7 +173,10 @@ fn tap_golden_is_read_by_prove() {
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     let bad = v["summary"]["fail"].as_u64().unwrap() + v["summary"]["error"].as_u64().unwrap();
     let all = v["checks"].as_array().unwrap().len();
-    assert!(text.contains(&format!("Failed {bad}/{all} subtests")), "{text}");
+    assert!(
+        text.contains(&format!("Failed {bad}/{all} subtests")),
+        "{text}"
+    );
     assert!(!text.contains("Parse errors"), "{text}");
 }
 
@@ -213,7 +225,9 @@ fn prometheus_golden_follows_the_text_format() {
             "{line}"
         );
     }
-    assert!(text.contains("mailcheck_certificate_days_left{host=\"atlantis.example.com\",id=\"tls.certificate\"}"));
+    assert!(text.contains(
+        "mailcheck_certificate_days_left{host=\"atlantis.example.com\",id=\"tls.certificate\"}"
+    ));
 }
 
 #[test]
@@ -313,7 +327,6 @@ fn canonical() -> RunReport {
         ],
     }
 }
-
 
 #[test]
 fn html_escapes_server_text() {

@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// Why a spec's mode is not a mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModeError {
+    #[error("`{0}` is not an octal file mode like \"0640\"")]
+    NotOctal(String),
+    #[error("`{0}` is more than a file mode (max 7777)")]
+    TooLarge(String),
+}
+
 /// A permission mode, written in octal in the TOML (`"0640"` or `"640"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mode(u32);

@@ -84,7 +84,7 @@ pub fn load_mysql_maps(cfg: &PostfixConfig) -> Vec<LoadedMap> {
                 let bad: Vec<String> = f
                     .hosts
                     .iter()
-                    .filter_map(|(_, e)| e.as_ref().err().cloned())
+                    .filter_map(|(_, e)| e.as_ref().err().map(ToString::to_string))
                     .collect();
                 if !bad.is_empty() {
                     m.summary.problem = Some(format!("hosts: {}", bad.join("; ")));

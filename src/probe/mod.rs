@@ -32,6 +32,12 @@ pub mod users;
 
 use std::path::{Path, PathBuf};
 
+/// Server- or file-controlled input that does not parse: what was wrong, in words a person
+/// can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
 /// Why a local probe could not observe something.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {

@@ -39,9 +39,30 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// What is wrong in a `mysql:` map file (mysql_table(5)), as Postfix would find it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    #[error("`{entry}`: `{port}` is not a port")]
+    BadPort { entry: String, port: String },
+    #[error("`{0}` names no host")]
+    NoHost(String),
+    #[error("invalid %{found} in template `{template}`")]
+    BadTemplate { template: String, found: char },
+    #[error("template `{0}` ends with a lone %")]
+    LonePercent(String),
+    #[error("{field}: {source}")]
+    In {
+        field: &'static str,
+        #[source]
+        source: Box<MapError>,
+    },
+    #[error("neither `query` nor all of table, select_field, where_field are set")]
+    NoQuery,
+}
+
 /// Parses one `hosts` entry as dict_mysql's host_init() does: `unix:` or `inet:` prefix, the
 /// port after the last `:` (a number or a service name), and `localhost` meaning the socket.
-pub fn parse_host(entry: &str) -> Result<Endpoint, String> {
+pub fn parse_host(entry: &str) -> Result<Endpoint, MapError> {
     if let Some(path) = entry.strip_prefix("unix:") {
         if path.is_empty() {
             return Ok(Endpoint::Unix {
@@ -64,7 +85,10 @@ pub fn parse_host(entry: &str) -> Result<Endpoint, String> {
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("`{entry}`: `{p}` is not a port"))?,
+            .ok_or_else(|| MapError::BadPort {
+                entry: entry.to_string(),
+                port: p.to_string(),
+            })?,
     };
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(Endpoint::Unix {
@@ -72,7 +96,7 @@ pub fn parse_host(entry: &str) -> Result<Endpoint, String> {
         });
     }
     if host.is_empty() {
-        return Err(format!("`{entry}` names no host"));
+        return Err(MapError::NoHost(entry.to_string()));
     }
     Ok(Endpoint::Tcp {
         host: host.to_string(),
@@ -81,7 +105,7 @@ pub fn parse_host(entry: &str) -> Result<Endpoint, String> {
 }
 
 /// Splits a `hosts` value as Postfix does (spaces, commas, tabs); empty means `localhost`.
-pub fn parse_hosts(value: &str) -> Vec<(String, Result<Endpoint, String>)> {
+pub fn parse_hosts(value: &str) -> Vec<(String, Result<Endpoint, MapError>)> {
     let mut entries: Vec<&str> = value
         .split([' ', ',', '\t', '\r', '\n'])
         .filter(|s| !s.is_empty())
@@ -133,7 +157,7 @@ struct TemplateNeeds {
 
 /// Validates a template: `%%`, `%s`, `%u`, `%d`, `%S`, `%U`, `%D`, `%1`..`%9`; anything else
 /// after `%` is fatal in Postfix ("Invalid query template").
-fn parse_template(template: &str) -> Result<TemplateNeeds, String> {
+fn parse_template(template: &str) -> Result<TemplateNeeds, MapError> {
     let mut needs = TemplateNeeds::default();
     let mut chars = template.chars();
     while let Some(c) = chars.next() {
@@ -148,8 +172,13 @@ fn parse_template(template: &str) -> Result<TemplateNeeds, String> {
                 needs.key_domain = true;
                 needs.nparts = needs.nparts.max(d as usize - '0' as usize);
             }
-            Some(other) => return Err(format!("invalid %{other} in template `{template}`")),
-            None => return Err(format!("template `{template}` ends with a lone %")),
+            Some(other) => {
+                return Err(MapError::BadTemplate {
+                    template: template.to_string(),
+                    found: other,
+                });
+            }
+            None => return Err(MapError::LonePercent(template.to_string())),
         }
     }
     Ok(needs)
@@ -323,9 +352,15 @@ impl MapQuery {
     }
 
     /// Checks the templates the way dict_mysql_open() does (an invalid `%` is fatal there).
-    pub fn validate(&self) -> Result<(), String> {
-        parse_template(&self.template).map_err(|e| format!("query: {e}"))?;
-        parse_template(&self.result_format).map_err(|e| format!("result_format: {e}"))?;
+    pub fn validate(&self) -> Result<(), MapError> {
+        let within = |field| {
+            move |e| MapError::In {
+                field,
+                source: Box::new(e),
+            }
+        };
+        parse_template(&self.template).map_err(within("query"))?;
+        parse_template(&self.result_format).map_err(within("result_format"))?;
         Ok(())
     }
 
@@ -388,9 +423,9 @@ pub struct MapDb {
     password: Secret,
     pub dbname: String,
     /// `hosts` entries as written, each with its parse (empty `hosts` means `localhost`).
-    pub hosts: Vec<(String, Result<Endpoint, String>)>,
+    pub hosts: Vec<(String, Result<Endpoint, MapError>)>,
     /// The effective query, or why Postfix cannot build one.
-    pub query: Result<MapQuery, String>,
+    pub query: Result<MapQuery, MapError>,
     /// Tables the query reads (after `FROM` and `JOIN`).
     pub tables: Vec<String>,
 }
@@ -398,9 +433,7 @@ pub struct MapDb {
 impl MapDb {
     pub fn from_map(map: &MysqlMap) -> MapDb {
         let query = match map.query_template() {
-            None => Err(
-                "neither `query` nor all of table, select_field, where_field are set".to_string(),
-            ),
+            None => Err(MapError::NoQuery),
             Some(template) => {
                 let q = MapQuery {
                     template,

@@ -80,10 +80,10 @@ pub struct Queue {
 const MAX_OUTPUT: u64 = 64 << 20;
 
 /// Parses one line of `postqueue -j` output.
-pub fn parse_line(line: &str) -> Result<QueuedMessage, String> {
+pub fn parse_line(line: &str) -> Result<QueuedMessage, crate::probe::Malformed> {
     serde_json::from_str(line).map_err(|e| {
         let excerpt: String = line.chars().take(80).collect();
-        format!("{e}: {excerpt:?}")
+        crate::probe::Malformed(format!("{e}: {excerpt:?}"))
     })
 }
 
@@ -142,7 +142,7 @@ pub async fn read_queue(
                     }
                     let m = parse_line(&line).map_err(|detail| QueueError::Parse {
                         command: command.clone(),
-                        detail,
+                        detail: detail.to_string(),
                     })?;
                     queue.messages.push(m);
                 }

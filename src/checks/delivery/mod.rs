@@ -60,7 +60,9 @@ mod tests {
 
     /// A server that greets with `greeting` and records what the client sent until it closes.
     async fn fake(greeting: &'static str) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = l.local_addr().expect("addr").port();
         let h = tokio::spawn(async move {
             let (mut s, _) = l.accept().await.expect("accept");
@@ -104,13 +106,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn test_mail_goes_to_the_configured_port_and_sends_no_ehlo_after_a_refusing_greeting()
-    {
+    async fn test_mail_goes_to_the_configured_port_and_sends_no_ehlo_after_a_refusing_greeting() {
         let (port, server) = fake("554 5.7.1 no service for you\r\n").await;
         let f = facts(port);
-        let msg = crate::probe::testmail::plain("token", "label", "root@example.com")
-            .expect("message");
-        let sent = send(&f, false, &msg, None).await.expect("an account was given");
+        let msg =
+            crate::probe::testmail::plain("token", "label", "root@example.com").expect("message");
+        let sent = send(&f, false, &msg, None)
+            .await
+            .expect("an account was given");
         assert!(sent.addr.ends_with(&format!(":{port}")), "{}", sent.addr);
         let failure = sent.failure.expect("refused at the greeting");
         assert_eq!(failure.step, "banner", "{failure:?}");

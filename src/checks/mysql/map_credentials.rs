@@ -94,7 +94,7 @@ impl Kind for MapCredentials {
                     session: session.as_ref().ok().cloned(),
                     error: session.as_ref().err().cloned(),
                     tables: Vec::new(),
-                    tables_note: f.query.as_ref().err().cloned(),
+                    tables_note: f.query.as_ref().err().map(ToString::to_string),
                 };
                 if session.is_ok() {
                     let known = seen.iter().position(|(s, _)| {

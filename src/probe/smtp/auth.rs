@@ -41,20 +41,41 @@ pub(crate) struct Sasl {
     finished: bool,
 }
 
+/// What went wrong inside the SASL client library (never the server's answer).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SaslError {
+    #[error("SASL setup: {0}")]
+    Setup(String),
+    #[error("SASL mechanism name: {0}")]
+    Name(String),
+    #[error("SASL {mechanism}: {message}")]
+    Start {
+        mechanism: AuthMechanism,
+        message: String,
+    },
+    #[error("SASL step: {0}")]
+    Step(String),
+    #[error("334 challenge is not base64")]
+    Challenge,
+}
+
 impl Sasl {
     pub(crate) fn start(
         mechanism: AuthMechanism,
         user: &str,
         password: &Secret,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SaslError> {
         let config =
             SASLConfig::with_credentials(None, user.to_string(), password.expose().to_string())
-                .map_err(|e| format!("SASL setup: {e}"))?;
+                .map_err(|e| SaslError::Setup(e.to_string()))?;
         let name = Mechname::parse(mechanism.name().as_bytes())
-            .map_err(|e| format!("SASL mechanism name: {e}"))?;
+            .map_err(|e| SaslError::Name(e.to_string()))?;
         let session = SASLClient::new(config)
             .start_suggested(&[name])
-            .map_err(|e| format!("SASL {mechanism}: {e}"))?;
+            .map_err(|e| SaslError::Start {
+                mechanism,
+                message: e.to_string(),
+            })?;
         Ok(Sasl {
             session,
             finished: false,
@@ -73,12 +94,12 @@ impl Sasl {
 
     /// The next response, base64-encoded, to the decoded `challenge` (`None` for the first
     /// message of a client-first mechanism).
-    pub(crate) fn step(&mut self, challenge: Option<&[u8]>) -> Result<String, String> {
+    pub(crate) fn step(&mut self, challenge: Option<&[u8]>) -> Result<String, SaslError> {
         let mut out = Vec::new();
         let state = self
             .session
             .step(challenge, &mut out)
-            .map_err(|e| format!("SASL step: {e}"))?;
+            .map_err(|e| SaslError::Step(e.to_string()))?;
         if let State::Finished(_) = state {
             self.finished = true;
         }
@@ -91,10 +112,9 @@ impl Sasl {
 }
 
 /// Decodes a 334 challenge (the first line's text); RFC 4954 requires base64.
-pub(crate) fn decode_challenge(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_challenge(text: &str) -> Result<Vec<u8>, SaslError> {
     let t = text.trim();
-    B64.decode(t)
-        .map_err(|_| "334 challenge is not base64".to_string())
+    B64.decode(t).map_err(|_| SaslError::Challenge)
 }
 
 #[cfg(test)]

@@ -431,10 +431,11 @@ impl SmtpClient {
         sasl_error: impl Fn(String) -> SmtpError,
     ) -> Result<Reply, SmtpError> {
         let name = mechanism.name();
-        let mut sasl = Sasl::start(mechanism, user, password).map_err(&sasl_error)?;
+        let sasl_error = |e: auth::SaslError| sasl_error(e.to_string());
+        let mut sasl = Sasl::start(mechanism, user, password).map_err(sasl_error)?;
         let deadline = self.timeouts.command;
         let (wire, shown) = if sasl.client_first() {
-            let initial = sasl.step(None).map_err(&sasl_error)?;
+            let initial = sasl.step(None).map_err(sasl_error)?;
             // RFC 4954 §4: "=" stands for an empty initial response.
             let initial = if initial.is_empty() { "=" } else { &initial };
             (
@@ -464,14 +465,14 @@ impl SmtpClient {
             }
             let challenge = match auth::decode_challenge(reply.first_line()) {
                 Ok(c) => c,
-                Err(detail) => {
+                Err(e) => {
                     return Err(self.fail(SmtpError::Protocol {
                         phase: Phase::Auth,
-                        detail,
+                        detail: e.to_string(),
                     }));
                 }
             };
-            let response = sasl.step(Some(&challenge)).map_err(&sasl_error)?;
+            let response = sasl.step(Some(&challenge)).map_err(sasl_error)?;
             let wire = format!("{response}\r\n");
             let send = Send {
                 bytes: wire.as_bytes(),

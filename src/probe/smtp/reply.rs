@@ -169,7 +169,11 @@ fn keyword_of(line: &str) -> Option<&str> {
 
 /// Parses one complete reply from bytes (CRLF or LF line ends), for tests and fixtures.
 /// Trailing bytes after the final line are an error.
-pub fn parse_reply(bytes: &[u8]) -> Result<Reply, String> {
+pub fn parse_reply(bytes: &[u8]) -> Result<Reply, crate::probe::Malformed> {
+    parse_reply_text(bytes).map_err(crate::probe::Malformed)
+}
+
+fn parse_reply_text(bytes: &[u8]) -> Result<Reply, String> {
     let mut parser = ReplyParser::default();
     let mut rest = bytes;
     loop {
@@ -509,13 +513,13 @@ mod tests {
     #[test]
     fn mismatched_codes_are_rejected() {
         let e = parse_reply(b"250-a\r\n251 b\r\n").unwrap_err();
-        assert!(e.contains("changed from 250 to 251"), "{e}");
+        assert!(e.0.contains("changed from 250 to 251"), "{e}");
     }
 
     #[test]
     fn missing_space_is_rejected() {
         let e = parse_reply(b"250OK\r\n").unwrap_err();
-        assert!(e.contains("no space or hyphen"), "{e}");
+        assert!(e.0.contains("no space or hyphen"), "{e}");
     }
 
     #[test]
@@ -531,11 +535,11 @@ mod tests {
             assert!(parse_reply(bad).is_err(), "{:?}", bad);
         }
         let e = parse_reply(b"\x1b[31mred\x07 and more\r\n").unwrap_err();
-        assert!(!e.chars().any(|c| c.is_control()), "{e:?}");
-        assert!(e.contains("\\x1b[31mred\\x07"), "{e}");
+        assert!(!e.0.chars().any(|c| c.is_control()), "{e:?}");
+        assert!(e.0.contains("\\x1b[31mred\\x07"), "{e}");
         let long = vec![b'x'; 5000];
         let e = parse_reply(&[&long[..], b"\r\n"].concat()).unwrap_err();
-        assert!(e.chars().count() < 200, "{}", e.len());
+        assert!(e.0.chars().count() < 200, "{}", e.0.len());
     }
 
     #[test]
@@ -554,7 +558,7 @@ mod tests {
         long.extend(vec![b'a'; MAX_LINE]);
         long.extend(b"\r\n");
         let e = parse_reply(&long).unwrap_err();
-        assert!(e.contains("longer than 2048"), "{e}");
+        assert!(e.0.contains("longer than 2048"), "{e}");
     }
 
     #[test]
@@ -565,7 +569,7 @@ mod tests {
         }
         text.extend(b"250 end\r\n");
         let e = parse_reply(&text).unwrap_err();
-        assert!(e.contains("more than 256 lines"), "{e}");
+        assert!(e.0.contains("more than 256 lines"), "{e}");
         let mut text = Vec::new();
         for _ in 0..MAX_LINES - 1 {
             text.extend(b"250-x\r\n");
@@ -583,7 +587,7 @@ mod tests {
         }
         text.extend(b"250 end\r\n");
         let e = parse_reply(&text).unwrap_err();
-        assert!(e.contains("longer than 65536 bytes"), "{e}");
+        assert!(e.0.contains("longer than 65536 bytes"), "{e}");
     }
 
     #[test]
