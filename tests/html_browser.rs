@@ -52,7 +52,7 @@ fn html_report_renders_with_its_summary() {
         "no summary in the rendered DOM:\n{dom}"
     );
     assert!(
-        dom.contains("1 failed") && dom.contains("1 passed"),
+        dom.contains("class=\"pill fail\"") && dom.contains("class=\"pill pass\""),
         "{dom}"
     );
 
