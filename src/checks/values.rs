@@ -38,17 +38,18 @@ impl Mode {
         self.0 & 0o004 != 0
     }
     /// Parses `0640`, `640` or `0o640`.
-    pub fn parse(s: &str) -> Result<Mode, String> {
+    pub fn parse(s: &str) -> Result<Mode, ModeError> {
         let digits = s.trim().trim_start_matches("0o");
         if digits.is_empty()
             || digits.len() > 5
             || !digits.chars().all(|c| ('0'..='7').contains(&c))
         {
-            return Err(format!("`{s}` is not an octal file mode like \"0640\""));
+            return Err(ModeError::NotOctal(s.to_string()));
         }
-        let bits = u32::from_str_radix(digits, 8).map_err(|e| format!("`{s}`: {e}"))?;
+        let bits =
+            u32::from_str_radix(digits, 8).map_err(|_| ModeError::NotOctal(s.to_string()))?;
         if bits > 0o7777 {
-            return Err(format!("`{s}` is more than a file mode (max 7777)"));
+            return Err(ModeError::TooLarge(s.to_string()));
         }
         Ok(Mode(bits))
     }

@@ -591,7 +591,10 @@ impl SmtpClient {
             }
             Err(_) => SmtpError::Timeout { phase, after: wait },
             Ok(Err(ReadError::Closed)) => SmtpError::Closed { phase },
-            Ok(Err(ReadError::Protocol(detail))) => SmtpError::Protocol { phase, detail },
+            Ok(Err(ReadError::Protocol(detail))) => SmtpError::Protocol {
+                phase,
+                detail: detail.0,
+            },
             Ok(Err(ReadError::Io(e))) => io_error(phase, &e),
         };
         if let Some(partial) = parser.partial() {
@@ -680,7 +683,10 @@ impl SmtpClient {
                 after: deadline,
             },
             Ok(Err(ReadError::Closed)) => SmtpError::Closed { phase },
-            Ok(Err(ReadError::Protocol(detail))) => SmtpError::Protocol { phase, detail },
+            Ok(Err(ReadError::Protocol(detail))) => SmtpError::Protocol {
+                phase,
+                detail: detail.0,
+            },
             Ok(Err(ReadError::Io(e))) => io_error(phase, &e),
         };
         if let Some(partial) = parser.partial() {

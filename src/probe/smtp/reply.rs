@@ -1,5 +1,6 @@
 //! SMTP replies (RFC 5321 §4.2) read with hard caps, and EHLO capabilities (RFC 5321 §4.1.1.1).
 
+use crate::probe::Malformed;
 use std::fmt;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -169,26 +170,29 @@ fn keyword_of(line: &str) -> Option<&str> {
 
 /// Parses one complete reply from bytes (CRLF or LF line ends), for tests and fixtures.
 /// Trailing bytes after the final line are an error.
-pub fn parse_reply(bytes: &[u8]) -> Result<Reply, crate::probe::Malformed> {
-    parse_reply_text(bytes).map_err(crate::probe::Malformed)
+pub fn parse_reply(bytes: &[u8]) -> Result<Reply, Malformed> {
+    parse_reply_text(bytes)
 }
 
-fn parse_reply_text(bytes: &[u8]) -> Result<Reply, String> {
+fn parse_reply_text(bytes: &[u8]) -> Result<Reply, Malformed> {
     let mut parser = ReplyParser::default();
     let mut rest = bytes;
     loop {
         let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-            return Err(if rest.is_empty() {
+            return Err(Malformed(if rest.is_empty() {
                 "reply ended before its last line".to_string()
             } else {
                 format!("line without line end: {}", excerpt(rest))
-            });
+            }));
         };
         let line = strip_cr(&rest[..nl]);
         rest = &rest[nl + 1..];
         if let Some(reply) = parser.push_line(line)? {
             if !rest.is_empty() {
-                return Err(format!("data after the last line: {}", excerpt(rest)));
+                return Err(Malformed(format!(
+                    "data after the last line: {}",
+                    excerpt(rest)
+                )));
             }
             return Ok(reply);
         }
@@ -205,28 +209,28 @@ pub(crate) struct ReplyParser {
 
 impl ReplyParser {
     /// Feeds one line without its line end. `Ok(Some(reply))` when it was the last line.
-    pub(crate) fn push_line(&mut self, line: &[u8]) -> Result<Option<Reply>, String> {
+    pub(crate) fn push_line(&mut self, line: &[u8]) -> Result<Option<Reply>, Malformed> {
         if line.len() > MAX_LINE {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "reply line longer than {MAX_LINE} bytes: {}",
                 excerpt(line)
-            ));
+            )));
         }
         self.bytes += line.len() + 2;
         if self.bytes > MAX_REPLY {
-            return Err(format!("reply longer than {MAX_REPLY} bytes"));
+            return Err(Malformed(format!("reply longer than {MAX_REPLY} bytes")));
         }
         if self.lines.len() >= MAX_LINES {
-            return Err(format!("reply has more than {MAX_LINES} lines"));
+            return Err(Malformed(format!("reply has more than {MAX_LINES} lines")));
         }
-        let code =
-            parse_code(line).ok_or_else(|| format!("not an SMTP reply line: {}", excerpt(line)))?;
+        let code = parse_code(line)
+            .ok_or_else(|| Malformed(format!("not an SMTP reply line: {}", excerpt(line))))?;
         match self.code {
             Some(first) if first != code => {
-                return Err(format!(
+                return Err(Malformed(format!(
                     "reply code changed from {first} to {code} within one reply: {}",
                     excerpt(line)
-                ));
+                )));
             }
             _ => self.code = Some(code),
         }
@@ -234,10 +238,10 @@ impl ReplyParser {
             None | Some(b' ') => true,
             Some(b'-') => false,
             Some(_) => {
-                return Err(format!(
+                return Err(Malformed(format!(
                     "no space or hyphen after the reply code: {}",
                     excerpt(line)
-                ));
+                )));
             }
         };
         self.lines
@@ -324,7 +328,7 @@ pub(crate) enum ReadError {
     Closed,
     Io(std::io::Error),
     /// Grammar or cap violated; the message is sanitised.
-    Protocol(String),
+    Protocol(Malformed),
 }
 
 /// The connection's one read buffer: fixed size, never grows.
@@ -365,7 +369,7 @@ impl ReadBuffer {
     }
 
     /// Takes the next complete line (line end removed) if one is buffered.
-    fn next_line(&mut self) -> Result<Option<Vec<u8>>, String> {
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>, Malformed> {
         let pending = &self.buf[self.start..self.end];
         match pending.iter().position(|&b| b == b'\n') {
             Some(nl) => {
@@ -378,10 +382,10 @@ impl ReadBuffer {
                 Ok(Some(line))
             }
             // No line end within a capped line plus CRLF: give up without reading more.
-            None if pending.len() > MAX_LINE + 1 => Err(format!(
+            None if pending.len() > MAX_LINE + 1 => Err(Malformed(format!(
                 "reply line longer than {MAX_LINE} bytes: {}",
                 excerpt(pending)
-            )),
+            ))),
             None => Ok(None),
         }
     }
@@ -609,7 +613,7 @@ mod tests {
         let mut r = tokio::io::repeat(b'a');
         let e = read_reply(&mut buf, &mut r, &mut parser).await.unwrap_err();
         assert!(
-            matches!(e, ReadError::Protocol(ref m) if m.contains("longer than 2048")),
+            matches!(e, ReadError::Protocol(ref m) if m.0.contains("longer than 2048")),
             "{e:?}"
         );
     }
