@@ -547,7 +547,8 @@ fn run_over_ssh(
         }) => {
             say(&server);
             if let Some(f) = &server.failure {
-                eprintln!("mailcheck: the host checks did not run: {f}");
+                let why = f.strip_prefix("not run on the server: ").unwrap_or(f);
+                eprintln!("mailcheck: the host checks did not run on the server: {why}");
             }
             if args.timings
                 && let Some(s) = &server.summary
