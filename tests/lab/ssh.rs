@@ -84,6 +84,7 @@ fn spawn_ws(g: &LabGuard, ws: &Workstation, args: &[String]) -> Child {
         "--password-stdin",
     ])
     .args(args)
+    .args(lab::save_args())
     .env_remove("MAILCHECK_PASSWORD")
     .env_remove("MAILCHECK_HOST")
     .env_remove("MAILCHECK_ACCOUNT")
@@ -105,6 +106,7 @@ fn finish(child: Child) -> RunOutput {
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("mailcheck printed no JSON ({e}):\n{stdout}\n{stderr}"));
     lab::assert_schema_v2(&json);
+    lab::save_report(&stdout);
     RunOutput {
         code: out.status.code().unwrap_or(-1),
         json,
@@ -629,10 +631,21 @@ fn fleet_checks(v: &serde_json::Value) -> Vec<serde_json::Value> {
 fn ssh_interrupted_run_leaves_nothing_on_the_server() {
     let g = Lab::lock();
     let ws = Workstation::up();
+    let (local, domain) = g.lab.account.split_once('@').unwrap();
+    let maildir = PathBuf::from(format!("/home/vmail/{domain}/{local}"));
+    let mails = || -> BTreeSet<PathBuf> {
+        ["new", "cur"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(maildir.join(d)).into_iter().flatten())
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect()
+    };
+    let mail_before = mails();
     let watch = Watch::start(&g.lab.password);
     let child = spawn_ws(&g, &ws, &ssh_args(&ws, &login(&ws, &ws.root_user)));
     let pid = child.id();
-    // Interrupt once the uploaded mailcheck runs there.
+    // Interrupt once the uploaded mailcheck runs there and, if it comes in time, its first
+    // test message is in the Maildir: the run there must delete it before it ends.
     let running = wait_for(60, || {
         let dirs = watch.dirs();
         !dirs.is_empty()
@@ -646,6 +659,7 @@ fn ssh_interrupted_run_leaves_nothing_on_the_server() {
                         .any(|d| c.starts_with(&format!("{}/mailcheck", d.display())))
                 })
     });
+    let mail_seen = wait_for(15, || mails().difference(&mail_before).next().is_some());
     let t = Instant::now();
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -667,4 +681,10 @@ fn ssh_interrupted_run_leaves_nothing_on_the_server() {
         seen.leaks
     );
     assert_uploads_private_and_gone(&seen, "interrupted run");
+    let left: Vec<_> = mails().difference(&mail_before).cloned().collect();
+    eprintln!("test mail had arrived before the interrupt: {mail_seen}");
+    assert!(
+        left.is_empty(),
+        "test mail left after the interrupt: {left:?}"
+    );
 }
