@@ -50,7 +50,7 @@ pub enum Generated {
 const RUN_HELP: &str = "The account's password comes from the environment (MAILCHECK_PASSWORD), a file \
 (--password-file) or standard input (--password-stdin), never from the command line.\n\n\
 Host-side checks (files, users, processes, database, Maildir) run only when mailcheck runs on the \
-server itself; otherwise they are skipped with the reason.\n\n\
+server itself, or there over SSH with --ssh; otherwise they are skipped with the reason.\n\n\
 Exit status: 0 nothing failed or errored, 1 a check failed, 2 usage or configuration error, \
 3 nothing failed but a check could not be decided.";
 
@@ -144,6 +144,34 @@ pub struct RunArgs {
     /// on the server.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["record", "hosts_file"])]
     pub replay: Option<PathBuf>,
+    /// Run the host-side checks on the server over SSH (the system's ssh: ~/.ssh/config,
+    /// agent, known_hosts), as root or with --ssh-sudo; the network checks still run from here.
+    #[arg(
+        long,
+        value_name = "[USER@]HOST[:PORT]",
+        env = "MAILCHECK_SSH",
+        conflicts_with = "replay"
+    )]
+    pub ssh: Option<String>,
+    /// With --ssh: run mailcheck on the server through `sudo -n` (a NOPASSWD sudo rule).
+    #[arg(long)]
+    pub ssh_sudo: bool,
+    /// With --ssh: an ssh option, e.g. `IdentityFile=~/.ssh/deploy_key` or `ProxyJump=bastion`
+    /// (ssh -o KEY=VALUE). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ssh_option: Vec<String>,
+    /// With --ssh: upload FILE (this version of mailcheck, e.g. a stripped build) instead of
+    /// this executable.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub ssh_binary: Option<PathBuf>,
+    /// Given by --ssh to the server-side mailcheck: this machine is the server, whatever --host
+    /// resolves to here (a public address behind NAT).
+    #[arg(long, hide = true)]
+    pub server_side: bool,
+    /// Given by --ssh to the server-side mailcheck: the workstation's [tutorial] and [timeouts]
+    /// (TOML), laid over this machine's config file.
+    #[arg(long, hide = true, value_name = "TOML", requires = "server_side")]
+    pub server_config: Option<String>,
     /// Not accepted: passwords on the command line show up in `ps` and shell history.
     #[arg(long, hide = true, value_name = "PASSWORD")]
     pub password: Option<String>,

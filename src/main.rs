@@ -221,22 +221,24 @@ fn password(args: &RunArgs, file: &ConfigFile) -> Result<Option<Secret>, Usage> 
     Ok(file.password.clone().map(Secret::new))
 }
 
-/// The servers to probe: `--host` (repeatable), `--hosts-file`, else the config file's `host`.
-fn hosts(args: &RunArgs, file: &ConfigFile) -> Result<Vec<String>, Usage> {
-    let mut hosts: Vec<String> = args.host.iter().map(|h| h.trim().to_string()).collect();
+/// The servers to probe: `--host` (repeatable), `--hosts-file` (with each host's `ssh=`), else
+/// the config file's `host`.
+fn hosts(args: &RunArgs, file: &ConfigFile) -> Result<Vec<config::HostLine>, Usage> {
+    let plain = |h: &str| config::HostLine {
+        host: h.trim().to_string(),
+        ssh: None,
+        ssh_sudo: false,
+    };
+    let mut hosts: Vec<config::HostLine> = args.host.iter().map(|h| plain(h)).collect();
     if let Some(p) = &args.hosts_file {
         let text = std::fs::read_to_string(p)
             .map_err(|e| Usage(format!("cannot read --hosts-file {}: {e}", p.display())))?;
-        hosts.extend(
-            text.lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-                .filter(|l| !l.is_empty()),
-        );
+        hosts.extend(config::parse_hosts(&text, p).map_err(|e| Usage(e.to_string()))?);
     }
     if hosts.is_empty() {
-        hosts.extend(file.host.clone());
+        hosts.extend(file.host.as_deref().map(plain));
     }
-    hosts.retain(|h| !h.is_empty());
+    hosts.retain(|h| !h.host.is_empty());
     if hosts.is_empty() {
         return Err(Usage(
             "no server given: use --host HOST (or MAILCHECK_HOST, --hosts-file, or host in the config file)"
@@ -256,8 +258,20 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         .config
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(config::DEFAULT_PATH));
-    let file = ConfigFile::load(&config_path, args.config.is_some())
+    let mut file = ConfigFile::load(&config_path, args.config.is_some())
         .map_err(|e| Usage(format!("{e}; fix the file or point --config elsewhere")))?;
+    if args.server_side {
+        // The server side of --ssh: never SSH further from here.
+        if args.ssh.is_some() || args.hosts_file.is_some() {
+            return Err(Failure::Usage(Usage(
+                "--server-side runs the host checks here; it takes no --ssh or --hosts-file".into(),
+            )));
+        }
+        file.ssh = None;
+        if let Some(t) = &args.server_config {
+            file.overlay(config::ServerOverrides::parse(t).map_err(Usage)?);
+        }
+    }
     // A replay judges a recording: it names its own host.
     let hosts = if args.replay.is_some() {
         Vec::new()
@@ -306,6 +320,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         settings,
         budget,
         redactor,
+        server_args: server_args(&args, &file),
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -322,14 +337,39 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         let redactor = plan.redactor.clone();
         return finish(&args, report, redactor, baseline.as_ref(), runtime);
     }
+    let ssh = ssh_specs(&args, &file, &hosts)?;
     if hosts.len() > 1 {
-        return fleet(&args, &plan, &hosts, runtime, &mut signals).map_err(Failure::from);
+        let fleet_hosts: Vec<run::FleetHost> = hosts
+            .iter()
+            .zip(ssh)
+            .map(|(h, ssh)| run::FleetHost {
+                host: h.host.clone(),
+                ssh,
+            })
+            .collect();
+        return fleet(&args, &plan, &fleet_hosts, runtime, &mut signals).map_err(Failure::from);
     }
-    let host = &hosts[0];
+    let host = &hosts[0].host;
     let addrs = runtime
         .block_on(run::resolve(host))
         .map_err(|e| Usage(format!("{e}; check --host")))?;
-    let facts = run::facts(&plan, host, addrs, true);
+    if let Some(Some(ssh)) = ssh.into_iter().next() {
+        return run_over_ssh(
+            &args,
+            &plan,
+            host,
+            addrs,
+            &ssh,
+            baseline.as_ref(),
+            runtime,
+            &mut signals,
+        );
+    }
+    let facts = if args.server_side {
+        run::facts_on_server(&plan, host, addrs)
+    } else {
+        run::facts(&plan, host, addrs, true)
+    };
     let sink = progress_sink(std::io::stderr().is_terminal());
     let outcome = runtime.block_on(async {
         tokio::select! {
@@ -365,6 +405,182 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         }
     };
     finish(&args, report, redactor, baseline.as_ref(), runtime)
+}
+
+/// What the server side of `--ssh` gets of this run's flags and config file: the ports and
+/// `--phase-timeout` when given, and the config file's [tutorial] and [timeouts].
+fn server_args(args: &RunArgs, file: &ConfigFile) -> Vec<String> {
+    let mut a = Vec::new();
+    if let Some(p) = args.smtp_port {
+        a.extend(["--smtp-port".to_string(), p.to_string()]);
+    }
+    if let Some(p) = args.submission_port {
+        a.extend(["--submission-port".to_string(), p.to_string()]);
+    }
+    if let Some(s) = args.phase_timeout {
+        a.extend(["--phase-timeout".to_string(), s.to_string()]);
+    }
+    if let Some(t) = config::ServerOverrides::of(file) {
+        a.extend(["--server-config".to_string(), t]);
+    }
+    a
+}
+
+/// How to reach each host over SSH, if at all: `--ssh` or the config file's `ssh` for one
+/// host, each line's `ssh=` in a hosts file; `--ssh-sudo` and `--ssh-option` (and the config
+/// file's `ssh_sudo`, `ssh_options`) apply to all of them.
+fn ssh_specs(
+    args: &RunArgs,
+    file: &ConfigFile,
+    hosts: &[config::HostLine],
+) -> Result<Vec<Option<run::SshSpec>>, Usage> {
+    use mailcheck::remote::ssh::{SshConfig, SshOption, Target};
+    let single = match (&args.ssh, &file.ssh) {
+        (Some(t), _) => Some(("--ssh", t)),
+        (None, Some(t)) if hosts.len() == 1 => Some(("ssh in the config file", t)),
+        _ => None,
+    };
+    if args.ssh.is_some() && hosts.len() > 1 {
+        return Err(Usage(
+            "--ssh names one server; for several, give each line of --hosts-file its own ssh=[USER@]HOST[:PORT]".into(),
+        ));
+    }
+    let mut options: Vec<SshOption> = Vec::new();
+    for o in file.ssh_options.iter().chain(&args.ssh_option) {
+        if o.trim_start().starts_with('-') {
+            return Err(Usage(format!(
+                "--ssh-option {o:?}: give KEY=VALUE (it becomes ssh -o KEY=VALUE)"
+            )));
+        }
+        options.push(SshOption::Option(o.clone()));
+    }
+    let sudo = args.ssh_sudo || file.ssh_sudo;
+    let mut out = Vec::with_capacity(hosts.len());
+    for h in hosts {
+        let target: Option<Target> = match (&h.ssh, single) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some((what, t))) => Some(t.parse().map_err(|e| Usage(format!("{what}: {e}")))?),
+            (None, None) => None,
+        };
+        out.push(target.map(|target| run::SshSpec {
+            target,
+            config: SshConfig {
+                options: options.clone(),
+                sudo: sudo || h.ssh_sudo,
+                binary: args.ssh_binary.clone(),
+                ..SshConfig::default()
+            },
+        }));
+    }
+    let any = out.iter().any(Option::is_some);
+    if !any && (args.ssh_sudo || !args.ssh_option.is_empty() || args.ssh_binary.is_some()) {
+        return Err(Usage(
+            "--ssh-sudo and --ssh-option go with --ssh [USER@]HOST[:PORT] (or ssh= in --hosts-file)".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// How long an interrupted `--ssh` run waits for the server side to delete its test mail and
+/// its upload (it waits up to 5 s for mail in flight itself).
+const SSH_STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// One server, its host checks over SSH and its network checks from here.
+#[allow(clippy::too_many_arguments)]
+fn run_over_ssh(
+    args: &RunArgs,
+    plan: &run::Plan,
+    host: &str,
+    addrs: Vec<std::net::IpAddr>,
+    ssh: &run::SshSpec,
+    baseline: Option<&report::baseline::Baseline>,
+    runtime: tokio::runtime::Runtime,
+    signals: &mut Signals,
+) -> Result<u8, Failure> {
+    // The host checks run there, never here, even when --host is this machine.
+    let facts = run::facts(plan, host, addrs, false);
+    let sink = progress_sink(std::io::stderr().is_terminal());
+    let (handle, stop) = run::Stop::new();
+    let outcome = runtime.block_on(async {
+        let run = run::run_host_ssh(plan, facts.clone(), ssh, sink, stop);
+        tokio::pin!(run);
+        tokio::select! {
+            o = &mut run => Ok(o),
+            signal = signals.recv() => {
+                handle.stop();
+                // A second signal stops waiting (the server side still cleans up by itself).
+                let o = tokio::select! {
+                    o = tokio::time::timeout(SSH_STOP_GRACE, &mut run) => o.ok(),
+                    _ = signals.recv() => None,
+                };
+                Err((signal, o))
+            }
+        }
+    });
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+    let grace = if outcome.is_err() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(500)
+    };
+    if let Some(c) = runtime.block_on(run::cleanup(&facts, grace)) {
+        for p in &c.problems {
+            eprintln!("mailcheck: cleanup: {p}");
+        }
+    }
+    let say = |notes: &run::ServerNotes| {
+        for l in &notes.stderr {
+            eprintln!(
+                "mailcheck: on {}: {}",
+                ssh.target.host(),
+                l.trim_start_matches("mailcheck: ")
+            );
+        }
+    };
+    match outcome {
+        Ok(run::SshOutcome::Done {
+            report,
+            redactor,
+            server,
+        }) => {
+            say(&server);
+            if let Some(f) = &server.failure {
+                let why = f.strip_prefix("not run on the server: ").unwrap_or(f);
+                eprintln!("mailcheck: the host checks did not run on the server: {why}");
+            }
+            if args.timings
+                && let Some(s) = &server.summary
+            {
+                eprintln!("mailcheck: over SSH: {s}");
+            }
+            finish(args, report, redactor, baseline, runtime)
+        }
+        Ok(run::SshOutcome::Interrupted { server }) => {
+            say(&server);
+            eprintln!(
+                "mailcheck: interrupted; the run on {} was stopped",
+                ssh.target.host()
+            );
+            runtime.shutdown_background();
+            Ok(exit::INTERRUPTED)
+        }
+        Err((signal, other)) => {
+            let how = match &other {
+                Some(
+                    run::SshOutcome::Interrupted { server } | run::SshOutcome::Done { server, .. },
+                ) => {
+                    say(server);
+                    "the run there was stopped and has cleaned up"
+                }
+                None => "stopped waiting for the run there, which cleans up by itself",
+            };
+            eprintln!("mailcheck: interrupted by {signal}; {how}");
+            runtime.shutdown_background();
+            Ok(exit::INTERRUPTED)
+        }
+    }
 }
 
 /// Renders the report to stdout and the report files, and decides the exit status.
@@ -429,7 +645,7 @@ fn finish(
 fn fleet(
     args: &RunArgs,
     plan: &run::Plan,
-    hosts: &[String],
+    hosts: &[run::FleetHost],
     runtime: tokio::runtime::Runtime,
     signals: &mut Signals,
 ) -> Result<u8, Usage> {
@@ -445,10 +661,21 @@ fn fleet(
             "with several hosts, use --format human or --format json (JSON Lines), and no report files or --baseline".into(),
         ));
     }
+    let (handle, stop) = run::Stop::new();
     let runs = runtime.block_on(async {
+        let runs = run::fleet(plan, hosts, stop);
+        tokio::pin!(runs);
         tokio::select! {
-            runs = run::fleet(plan, hosts) => Ok(runs),
-            signal = signals.recv() => Err(signal),
+            runs = &mut runs => Ok(runs),
+            signal = signals.recv() => {
+                // Servers reached over SSH delete their test mail and uploads first.
+                handle.stop();
+                tokio::select! {
+                    _ = tokio::time::timeout(SSH_STOP_GRACE, &mut runs) => {}
+                    _ = signals.recv() => {}
+                }
+                Err(signal)
+            }
         }
     });
     let runs = match runs {

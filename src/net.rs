@@ -84,3 +84,12 @@ pub async fn connect_from(
 pub fn quick_ack(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
 }
+
+/// The source address the kernel would give a connection to `to` (its route choice), found
+/// without sending a packet (a UDP socket's connect only picks the route).
+pub fn route_source(to: SocketAddr) -> Option<std::net::IpAddr> {
+    let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect(to).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}

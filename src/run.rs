@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 
+mod ssh;
+
+pub use ssh::{SERVER_RUN_LIMIT, ServerNotes, SshOutcome, SshSpec, run_host_ssh};
+
 use crate::catalogue::{Check, Scope};
 use crate::facts::{Facts, Ledger};
 use crate::probe::maildir::{self, Cleanup};
@@ -33,6 +37,47 @@ pub struct Plan {
     pub budget: Option<Duration>,
     pub send: bool,
     pub redactor: Redactor,
+    /// With `--ssh`: what the server-side mailcheck gets of this run's flags and config file
+    /// (`--phase-timeout`, the ports, `--server-config`), besides the checks and the account.
+    pub server_args: Vec<String>,
+}
+
+/// Asks a run to stop early (SIGINT/SIGTERM), so that what runs on a server over SSH can
+/// delete its test mail and its upload first.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+/// The sending side of a [`Stop`].
+pub struct StopHandle(tokio::sync::watch::Sender<bool>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Stop {
+    pub fn new() -> (StopHandle, Stop) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (StopHandle(tx), Stop(rx))
+    }
+
+    /// A stop that never comes.
+    pub fn never() -> Stop {
+        Stop::new().1
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once stopped (never, if the handle is gone without stopping).
+    pub async fn wait(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Why a run could not start.
@@ -84,6 +129,23 @@ pub fn facts(plan: &Plan, host: &str, addrs: Vec<IpAddr>, allow_local: bool) -> 
             host: host.to_string(),
             addrs,
             local,
+        },
+        plan.account.clone(),
+        plan.settings.clone(),
+        plan.send,
+        crate::probe::testmail::new_token(),
+        Arc::new(Ledger::default()),
+    ))
+}
+
+/// The facts for `host` when this machine is the server whatever `host` resolves to (the
+/// server side of `--ssh`: a public name may resolve to an address behind NAT).
+pub fn facts_on_server(plan: &Plan, host: &str, addrs: Vec<IpAddr>) -> Arc<Facts> {
+    Arc::new(Facts::new(
+        Target {
+            host: host.to_string(),
+            addrs,
+            local: true,
         },
         plan.account.clone(),
         plan.settings.clone(),
@@ -151,12 +213,8 @@ fn vantage_of(facts: &Facts) -> runner::Vantage {
     let address = facts
         .target
         .socket_addr(facts.settings.smtp_port)
-        .and_then(|to| {
-            let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-            let s = std::net::UdpSocket::bind(bind).ok()?;
-            s.connect(to).ok()?;
-            s.local_addr().ok().map(|a| a.ip().to_string())
-        });
+        .and_then(crate::net::route_source)
+        .map(|ip| ip.to_string());
     runner::Vantage {
         place: runner::Place::Remote,
         address,
@@ -265,34 +323,65 @@ fn unreachable(plan: &Plan, host: &str, why: &str) -> RunReport {
     }
 }
 
-/// Runs the network checks against every host, at most `FLEET_CONCURRENCY` at a time; the
-/// reports come back in the order of `hosts`.
-pub async fn fleet(plan: &Plan, hosts: &[String]) -> Vec<HostRun> {
-    let mut plan = plan.clone();
-    plan.checks.retain(|c| c.scope == Scope::Remote);
-    plan.send = false;
-    let plan = &plan;
-    futures::stream::iter(hosts.iter().cloned())
-        .map(|host| async move {
-            match resolve(&host).await {
-                Err(why) => HostRun {
-                    report: unreachable(plan, &host, &why.to_string()),
-                    facts: None,
-                },
-                Ok(addrs) => {
-                    // Fleet runs are network-only: a loopback alias is not "this server".
-                    let facts = facts(plan, &host, addrs, false);
-                    let sink: EventSink = Arc::new(|_| {});
-                    HostRun {
-                        report: run_host(plan, facts.clone(), sink).await.0,
-                        facts: Some(facts),
+/// One server of a fleet, and how to reach it over SSH for its host checks, if at all.
+#[derive(Debug, Clone)]
+pub struct FleetHost {
+    pub host: String,
+    pub ssh: Option<SshSpec>,
+}
+
+/// Runs the checks against every host, at most `FLEET_CONCURRENCY` at a time: the network
+/// checks, and for a host with `ssh` the host checks too (there over SSH, test mail included);
+/// the reports come back in the order of `hosts`. After `stop`, what has not finished is
+/// left out (servers reached over SSH are told to stop and clean up, and waited for).
+pub async fn fleet(plan: &Plan, hosts: &[FleetHost], stop: Stop) -> Vec<HostRun> {
+    let mut network = plan.clone();
+    network.checks.retain(|c| c.scope == Scope::Remote);
+    network.send = false;
+    let (network, full) = (&network, plan);
+    let stop = &stop;
+    let runs: Vec<Option<HostRun>> = futures::stream::iter(hosts.iter().cloned())
+        .map(|h| async move {
+            let host = h.host;
+            let addrs = match resolve(&host).await {
+                Err(why) => {
+                    let plan = if h.ssh.is_some() { full } else { network };
+                    return Some(HostRun {
+                        report: unreachable(plan, &host, &why.to_string()),
+                        facts: None,
+                    });
+                }
+                Ok(a) => a,
+            };
+            // Fleet runs never take a loopback alias for "this server".
+            let sink: EventSink = Arc::new(|_| {});
+            match &h.ssh {
+                Some(ssh) => {
+                    let facts = facts(full, &host, addrs, false);
+                    match run_host_ssh(full, facts.clone(), ssh, sink, stop.clone()).await {
+                        SshOutcome::Done { report, .. } => Some(HostRun {
+                            report,
+                            facts: Some(facts),
+                        }),
+                        SshOutcome::Interrupted { .. } => None,
+                    }
+                }
+                None => {
+                    let facts = facts(network, &host, addrs, false);
+                    tokio::select! {
+                        (report, _) = run_host(network, facts.clone(), sink) => Some(HostRun {
+                            report,
+                            facts: Some(facts),
+                        }),
+                        () = stop.wait() => None,
                     }
                 }
             }
         })
         .buffered(FLEET_CONCURRENCY)
         .collect()
-        .await
+        .await;
+    runs.into_iter().flatten().collect()
 }
 
 /// The account with its password, or why the account is not usable.

@@ -192,7 +192,7 @@ pub async fn run(
 /// A host check that found a fault explains the live checks it lists under `explains` when
 /// they failed or could not finish: each effect names it (`caused by ID: ...`), and a cause
 /// that was only a warning becomes a failure, because the live failure proves it breaks the
-/// server.
+/// server. Linking results that were linked already changes nothing.
 pub fn link_causes(checks: &[Check], results: &mut [CheckResult]) {
     let index: HashMap<String, usize> = results
         .iter()
@@ -219,7 +219,12 @@ pub fn link_causes(checks: &[Check], results: &mut [CheckResult]) {
                 message: results[ci].verdict.message.clone(),
             };
             let v = &mut results[ei].verdict;
-            if !v.caused_by.contains(&cause) {
+            // Once per cause: linking again (after merging a --ssh run's two sides) adds nothing.
+            let linked = v
+                .caused_by
+                .iter()
+                .any(|x| matches!(x, crate::verdict::Cause::Check { check, .. } if *check == c.id));
+            if !linked {
                 v.message = format!("{}; {}", v.message, cause.describe());
                 v.caused_by.push(cause);
             }

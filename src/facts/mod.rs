@@ -4,6 +4,7 @@
 
 pub mod diagnosis;
 pub mod hardening;
+pub mod remote;
 pub mod upgrade;
 
 use std::net::IpAddr;
@@ -102,6 +103,8 @@ pub struct Facts {
     /// Issue 14's facts (facts/upgrade.rs).
     #[allow(dead_code)]
     pub(crate) upgrade: upgrade::Cells,
+    /// Issue 16's facts (facts/remote.rs).
+    pub(crate) remote: remote::Cells,
 }
 
 impl Facts {
@@ -136,6 +139,7 @@ impl Facts {
             diagnosis: Default::default(),
             hardening: Default::default(),
             upgrade: Default::default(),
+            remote: Default::default(),
         }
     }
 
@@ -312,7 +316,8 @@ impl Facts {
         .clone()
     }
 
-    /// The unauthenticated relay probe, from outside mynetworks when on the server.
+    /// The unauthenticated relay probe, from outside mynetworks when on the server; from
+    /// elsewhere with `--ssh`, checked against the server's mynetworks.
     pub async fn relay_probe(&self) -> Arc<RelayProbe> {
         self.relay
             .get_or_init(|| async {
@@ -326,10 +331,16 @@ impl Facts {
                 } else {
                     Vec::new()
                 };
+                let server_mynetworks = if self.target.local {
+                    None
+                } else {
+                    self.server_mynetworks().await
+                };
                 let setup = RelaySetup {
                     dial: self.dial(self.settings.smtp_port),
                     mynetworks,
                     local_addresses,
+                    server_mynetworks,
                 };
                 let _permit = self.connection_permit().await;
                 Arc::new(session::relay_probe(&setup).await)

@@ -426,7 +426,10 @@ pub struct SourceCandidate {
 pub struct RelayProbe {
     /// mailcheck runs on the server: mynetworks was read and a source picked.
     pub local: bool,
-    /// mynetworks as Postfix uses it (local only).
+    /// mailcheck runs elsewhere, and mynetworks came from the server (`--ssh`): this
+    /// machine's address was checked against it.
+    pub mynetworks_from_server: bool,
+    /// mynetworks as Postfix uses it (on the server, or from it over SSH).
     pub mynetworks: Option<String>,
     /// Why mynetworks could not be read.
     pub mynetworks_problem: Option<String>,
@@ -868,6 +871,9 @@ pub struct RelaySetup {
     /// be read.
     pub mynetworks: Option<Result<String, String>>,
     pub local_addresses: Vec<IpAddr>,
+    /// Not on the server: the server's mynetworks, when mailcheck learned it over SSH; the
+    /// probe then comes from this machine's route to the server, checked against it.
+    pub server_mynetworks: Option<String>,
 }
 
 /// The unauthenticated relay probe on the MX port, from a source outside mynetworks when
@@ -927,15 +933,37 @@ pub async fn relay_probe(setup: &RelaySetup) -> RelayProbe {
             return p;
         }
     } else {
-        match setup.dial.addr {
-            Some(a) => {
-                p.peer_loopback = a.ip().is_loopback();
-                routes.push((a, None));
+        let Some(a) = setup.dial.addr else {
+            p.no_probe = Some("the host has no address".into());
+            return p;
+        };
+        p.peer_loopback = a.ip().is_loopback();
+        let source = setup
+            .server_mynetworks
+            .as_ref()
+            .and_then(|m| crate::net::route_source(a).map(|ip| (m, ip)));
+        match source {
+            Some((value, ip)) => {
+                let nets = Mynetworks::parse(value);
+                let inside = nets.matching(ip).cloned();
+                p.mynetworks_from_server = true;
+                p.mynetworks = Some(value.clone());
+                p.unknown_entries = nets.unknown.clone();
+                p.candidates.push(SourceCandidate {
+                    address: ip.to_string(),
+                    inside: inside.as_ref().map(|n| n.text.clone()),
+                    connect_problem: None,
+                });
+                if let Some(n) = inside.filter(|n| !n.is_everything()) {
+                    p.no_probe = Some(format!(
+                        "this machine's address {ip} is inside the server's mynetworks (entry {}): a relay probe from here proves nothing",
+                        n.text
+                    ));
+                    return p;
+                }
+                routes.push((a, Some(ip)));
             }
-            None => {
-                p.no_probe = Some("the host has no address".into());
-                return p;
-            }
+            None => routes.push((a, None)),
         }
     }
     let mut client = None;

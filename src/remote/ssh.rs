@@ -399,7 +399,13 @@ impl Session {
         let started = Instant::now();
         let remote = session.privileged(&["sh", "-c", PROBE_SH]);
         let out = session
-            .exec(&remote, None, deadline, "login and probe")
+            .exec(
+                &remote,
+                None,
+                deadline,
+                "login and probe",
+                std::future::pending(),
+            )
             .await?;
         session.server = session.read_probe(&out)?;
         session.opened_in = started.elapsed();
@@ -446,7 +452,9 @@ impl Session {
         deadline: Instant,
     ) -> Result<CommandOutput, SshError> {
         let remote = self.privileged(argv);
-        let out = self.exec(&remote, None, deadline, "command").await?;
+        let out = self
+            .exec(&remote, None, deadline, "command", std::future::pending())
+            .await?;
         Ok(CommandOutput {
             exit_code: out.code,
             stdout: out.stdout,
@@ -463,6 +471,21 @@ impl Session {
         args: &[S],
         password: Option<&Secret>,
         deadline: Instant,
+    ) -> Result<RemoteRun, SshError> {
+        self.run_mailcheck_until(args, password, deadline, std::future::pending())
+            .await
+    }
+
+    /// [`Session::run_mailcheck`], with a way to stop it gently: when `stop` resolves, ssh's
+    /// stdin is closed (the upload too, if it is still going), which makes the remote wrapper
+    /// send mailcheck SIGTERM; mailcheck deletes its test mail and exits 130, the wrapper
+    /// removes the upload, and this returns what the remote said, still before `deadline`.
+    pub async fn run_mailcheck_until<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        password: Option<&Secret>,
+        deadline: Instant,
+        stop: impl Future<Output = ()>,
     ) -> Result<RemoteRun, SshError> {
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
         if let Some(pw) = password {
@@ -503,7 +526,7 @@ impl Session {
             binary: upload,
         };
         let out = self
-            .exec(&remote, Some(feed), deadline, "upload and run")
+            .exec(&remote, Some(feed), deadline, "upload and run", stop)
             .await?;
         let (marks, stderr) = split_marks(&out.stderr);
         let dir = marks
@@ -634,13 +657,14 @@ impl Session {
     }
 
     /// Runs ssh with the remote command line `remote`, feeding stdin from `feed` (None: empty)
-    /// and keeping it open until ssh exits, all before `deadline`.
+    /// and keeping it open until ssh exits or `stop` resolves, all before `deadline`.
     async fn exec(
         &self,
         remote: &str,
         feed: Option<Feed<'_>>,
         deadline: Instant,
         phase: &'static str,
+        stop: impl Future<Output = ()>,
     ) -> Result<Collected, SshError> {
         let left = deadline.saturating_duration_since(Instant::now());
         let connect_timeout = left.as_secs().clamp(1, CONNECT_TIMEOUT_MAX);
@@ -667,7 +691,7 @@ impl Session {
             program: program.to_string_lossy().into_owned(),
             source,
         })?;
-        let result = tokio::time::timeout_at(deadline, collect(&mut child, feed)).await;
+        let result = tokio::time::timeout_at(deadline, collect(&mut child, feed, stop)).await;
         let (status, stdout, stderr) = match result {
             Ok(r) => r,
             Err(_) => {
@@ -871,27 +895,45 @@ impl Feed<'_> {
 
 type Read = std::io::Result<(Vec<u8>, bool)>;
 
-/// Feeds stdin, reads stdout and stderr, waits for ssh; stdin is closed only after the exit.
+/// Feeds stdin, reads stdout and stderr, waits for ssh; stdin is closed only after the exit,
+/// or as soon as `stop` resolves (mid-upload too: the wrapper then refuses the short binary).
 async fn collect(
     child: &mut Child,
     feed: Option<Feed<'_>>,
+    stop: impl Future<Output = ()>,
 ) -> (std::io::Result<std::process::ExitStatus>, Read, Read) {
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    // Owns stdin: feeds it, then holds it open; dropping this future closes it.
     let fed = async {
-        match (feed, stdin) {
+        let kept_open = match (feed, stdin) {
             (Some(f), Some(s)) => f.write(s).await,
             _ => None,
+        };
+        std::future::pending::<()>().await;
+        drop(kept_open);
+    };
+    let holder = async {
+        tokio::select! {
+            () = fed => {}
+            () = stop => {}
         }
     };
-    let (kept_open, out, err) = tokio::join!(
-        fed,
-        read_capped(stdout, STDOUT_CAP),
-        read_capped(stderr, STDERR_CAP)
-    );
+    let reads = async {
+        tokio::join!(
+            read_capped(stdout, STDOUT_CAP),
+            read_capped(stderr, STDERR_CAP)
+        )
+    };
+    tokio::pin!(reads);
+    let (out, err) = tokio::select! {
+        // ssh closed both pipes: it is exiting; stdin goes with `holder`.
+        r = &mut reads => r,
+        // Stopped: stdin is closed now; the remote winds down and ssh exits.
+        () = holder => reads.await,
+    };
     let status = child.wait().await;
-    drop(kept_open);
     (status, out, err)
 }
 

@@ -52,12 +52,15 @@ fn unauthenticated_verdict(p: &RelayProbe) -> Verdict {
         Some(s) => format!("from {s}"),
         None => "from this machine's address".to_string(),
     };
-    let whom = match (&p.source_inside, p.local) {
-        (Some(entry), _) => format!(
+    // Whether mailcheck knows mynetworks (on the server, or from it over SSH).
+    let knows_mynetworks = p.local || p.mynetworks_from_server;
+    let whom = match (&p.source_inside, p.local, p.mynetworks_from_server) {
+        (Some(entry), _, _) => format!(
             "{from}, which mynetworks holds only because its entry {entry} holds every address"
         ),
-        (None, true) => format!("{from}, outside mynetworks"),
-        (None, false) => from.clone(),
+        (None, true, _) => format!("{from}, outside mynetworks"),
+        (None, false, true) => format!("{from}, outside the server's mynetworks"),
+        (None, false, false) => from.clone(),
     };
     let addr = &p.addr;
     if let Some(f) = &p.setup_failure {
@@ -109,18 +112,18 @@ fn unauthenticated_verdict(p: &RelayProbe) -> Verdict {
         r.describe()
     );
     let fix = "set `mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128` and `smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination` in main.cf, then `postfix reload`";
-    if p.local && p.source_inside.is_none() && !p.unknown_entries.is_empty() {
+    if knows_mynetworks && p.source_inside.is_none() && !p.unknown_entries.is_empty() {
         return Verdict::error(format!(
             "{addr} accepted RCPT TO:<{rcpt}> {from}, but mynetworks has entries mailcheck cannot evaluate ({}) that may hold {from}: cannot tell whether it is an open relay",
             p.unknown_entries.join(", ")
         ));
     }
-    if !p.local && p.peer_loopback {
+    if !knows_mynetworks && p.peer_loopback {
         return Verdict::skip(format!(
             "{addr} accepted RCPT TO:<{rcpt}> from a loopback address, which mynetworks normally holds: that proves nothing; run mailcheck on the server with --host naming it, or from another machine"
         ));
     }
-    if !p.local {
+    if !knows_mynetworks {
         return Verdict::fail(format!(
             "{accepted} (if this machine's network is in mynetworks on purpose, run mailcheck from elsewhere)"
         ))
