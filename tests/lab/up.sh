@@ -1014,6 +1014,21 @@ if [ -n "${DIRTY[sasl]:-}" ] || ! sasl_up; then
         || die "saslauthd failed to start (see $LAB_LOG/saslauthd.log)"
     wait_for 10 "saslauthd socket $SASL_DIR/mux" sasl_up
 fi
+# At boot. Debian installs saslauthd disabled (update-rc.d defaults-disabled; on 13 saslauthd.service
+# is not enabled either), so the tutorial's START=yes alone does not start it after a reboot. The lab
+# enables it as `systemctl enable saslauthd` would (no systemd runs here): update-rc.d makes the
+# S links of the init script and, when the package ships saslauthd.service (13), its
+# multi-user.target.wants link.
+sasl_boot_ok() {
+    compgen -G '/etc/rc2.d/S[0-9][0-9]saslauthd' >/dev/null || return 1
+    [ ! -f /usr/lib/systemd/system/saslauthd.service ] && [ ! -f /lib/systemd/system/saslauthd.service ] \
+        || [ -e /etc/systemd/system/multi-user.target.wants/saslauthd.service ]
+}
+if ! sasl_boot_ok; then
+    update-rc.d saslauthd enable >/dev/null 2>&1 9>&- || die "update-rc.d saslauthd enable failed"
+    sasl_boot_ok || die "saslauthd is still not enabled at boot after update-rc.d saslauthd enable"
+    say "enabled saslauthd at boot (update-rc.d saslauthd enable)"
+fi
 
 # --------------------------------------------------------------------------- 9. Postfix
 pf_up() { ! "$PF_MASTER" -t >/dev/null 2>&1; }     # master -t: exit 0 when NOT running
