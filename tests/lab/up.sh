@@ -1005,6 +1005,14 @@ if ! { [ -L "$SASL_LINK" ] && [ "$(readlink "$SASL_LINK")" = "$SASL_DIR" ]; }; t
     fi
     ln -s "$SASL_DIR" "$SASL_LINK"; say "symlink $SASL_LINK -> $SASL_DIR"
 fi
+# /run is a tmpfs: without this tmpfiles.d(5) line the link is gone after a reboot (the submission
+# smtpd, not chrooted, then cannot reach saslauthd). systemd-tmpfiles makes it at boot.
+SASL_TMPFILES="L+ /run/saslauthd - - - - $SASL_DIR"
+if [ "$(cat /etc/tmpfiles.d/saslauthd.conf 2>/dev/null)" != "$SASL_TMPFILES" ]; then
+    mkdir -p /etc/tmpfiles.d
+    printf '%s\n' "$SASL_TMPFILES" >/etc/tmpfiles.d/saslauthd.conf
+    say "wrote /etc/tmpfiles.d/saslauthd.conf (the saslauthd link at every boot)"
+fi
 if [ -n "${DIRTY[sasl]:-}" ] || ! sasl_up; then
     sasl_stop
     say "starting saslauthd ${SASL_ARGS[*]}"

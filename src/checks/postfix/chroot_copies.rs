@@ -92,7 +92,19 @@ impl Kind for ChrootCopies {
                 dir.display()
             ));
         }
-        let who = o.chrooted.join(", ");
+        // "smtp inet and 18 unix services": the network-facing ones by name.
+        let inet: Vec<&str> = o
+            .chrooted
+            .iter()
+            .filter(|s| !s.ends_with(" unix"))
+            .map(String::as_str)
+            .collect();
+        let others = o.chrooted.len() - inet.len();
+        let who = match (inet.is_empty(), others) {
+            (false, 0) => inet.join(", "),
+            (false, n) => format!("{} and {n} internal services", inet.join(", ")),
+            (true, n) => format!("{n} internal services"),
+        };
         let fix = "systemctl restart postfix (Debian copies these files into the chroot when Postfix starts; `postfix check` reports them too, but it also changes files)";
         let mut findings = Vec::new();
         for c in &o.copies {

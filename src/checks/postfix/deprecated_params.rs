@@ -348,7 +348,7 @@ impl Kind for DeprecatedParams {
                         "{at}: the {what} {} was removed in Postfix {r} ({this}): {}",
                         u.name,
                         if ob.restriction {
-                            "smtpd refuses mail with a server configuration error while it is listed"
+                            "smtpd answers `451 4.3.5 Server configuration error` to every client that reaches it"
                         } else {
                             "it has no effect"
                         }
