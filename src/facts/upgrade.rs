@@ -149,7 +149,7 @@ impl Facts {
                     }
                     Err(why) => v.missing.push(NotFound {
                         what: "Debian packages".into(),
-                        why,
+                        why: why.to_string(),
                     }),
                 }
                 v.mariadb = self.running_database_version().await.or_else(|| {

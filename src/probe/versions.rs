@@ -33,12 +33,23 @@ pub struct Ran {
     pub stderr: String,
 }
 
+/// Why a command could not be run (deterministic text, no timings).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("{0} is not installed")]
+    NotInstalled(String),
+    #[error("`{command}` gave no answer within {limit}")]
+    Timeout { command: String, limit: String },
+    #[error("cannot run `{command}`: {why}")]
+    Spawn { command: String, why: String },
+}
+
 /// Runs `program args` (found in PATH and the sbin directories) under `limit`; nothing on
 /// stdin, killed when the deadline passes. `Err` says why it could not be run.
-pub async fn run(program: &str, args: &[&str], limit: Duration) -> Result<Ran, String> {
+pub async fn run(program: &str, args: &[&str], limit: Duration) -> Result<Ran, RunError> {
     let shown = format!("{program} {}", args.join(" "));
     let Some(path) = find_program(program) else {
-        return Err(format!("{program} is not installed"));
+        return Err(RunError::NotInstalled(program.to_string()));
     };
     let cmd = tokio::process::Command::new(&path)
         .args(args)
@@ -47,11 +58,14 @@ pub async fn run(program: &str, args: &[&str], limit: Duration) -> Result<Ran, S
         .kill_on_drop(true)
         .output();
     match tokio::time::timeout(limit, cmd).await {
-        Err(_) => Err(format!(
-            "`{shown}` gave no answer within {}",
-            humantime::format_duration(limit)
-        )),
-        Ok(Err(e)) => Err(format!("cannot run `{shown}`: {e}")),
+        Err(_) => Err(RunError::Timeout {
+            command: shown,
+            limit: humantime::format_duration(limit).to_string(),
+        }),
+        Ok(Err(e)) => Err(RunError::Spawn {
+            command: shown,
+            why: e.to_string(),
+        }),
         Ok(Ok(o)) => Ok(Ran {
             ok: o.status.success(),
             stdout: String::from_utf8_lossy(&o.stdout).trim().to_string(),
@@ -69,7 +83,7 @@ pub async fn postfix(config_dir: &Path, limit: Duration) -> Result<Found, NotFou
     };
     let ran = run("postconf", &["-c", &dir, "-h", "mail_version"], limit)
         .await
-        .map_err(not)?;
+        .map_err(|e| not(e.to_string()))?;
     let v = ran.stdout.lines().next().unwrap_or("").trim().to_string();
     if !ran.ok || v.is_empty() {
         return Err(not(format!(
@@ -89,7 +103,9 @@ pub async fn openssl(limit: Duration) -> Result<Found, NotFound> {
         what: "OpenSSL".into(),
         why,
     };
-    let ran = run("openssl", &["version"], limit).await.map_err(not)?;
+    let ran = run("openssl", &["version"], limit)
+        .await
+        .map_err(|e| not(e.to_string()))?;
     if !ran.ok {
         return Err(not(format!("`openssl version` failed: {}", ran.stderr)));
     }
@@ -120,8 +136,8 @@ pub async fn mariadb_binary(limit: Duration) -> Result<Found, NotFound> {
                 });
             }
             Ok(r) => last = format!("`{program} --version` failed: {}", r.stderr),
-            Err(e) if e.ends_with("is not installed") => {}
-            Err(e) => last = e,
+            Err(RunError::NotInstalled(_)) => {}
+            Err(e) => last = e.to_string(),
         }
     }
     Err(NotFound {
@@ -147,7 +163,7 @@ pub fn server_version_of(text: &str) -> String {
 pub async fn packages(
     names: &[&str],
     limit: Duration,
-) -> Result<Vec<(String, Option<String>)>, String> {
+) -> Result<Vec<(String, Option<String>)>, RunError> {
     let mut args = vec!["-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n"];
     args.extend_from_slice(names);
     let ran = run("dpkg-query", &args, limit).await?;

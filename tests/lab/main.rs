@@ -18,3 +18,4 @@ mod postfix;
 mod reliability;
 mod report_schema;
 mod system;
+mod upgrade_checks;
