@@ -1033,6 +1033,12 @@ sasl_boot_ok() {
         || [ -e /etc/systemd/system/multi-user.target.wants/saslauthd.service ]
 }
 if ! sasl_boot_ok; then
+    # enable needs the rc links to exist (S or K); when they were deleted, make them by hand
+    # (update-rc.d defaults makes none in a root without insserv).
+    if ! compgen -G '/etc/rc2.d/[SK][0-9][0-9]saslauthd' >/dev/null; then
+        for r in 2 3 4 5; do ln -sfn ../init.d/saslauthd "/etc/rc$r.d/S01saslauthd"; done
+        for r in 0 1 6; do ln -sfn ../init.d/saslauthd "/etc/rc$r.d/K01saslauthd"; done
+    fi
     update-rc.d saslauthd enable >/dev/null 2>&1 9>&- || die "update-rc.d saslauthd enable failed"
     sasl_boot_ok || die "saslauthd is still not enabled at boot after update-rc.d saslauthd enable"
     say "enabled saslauthd at boot (update-rc.d saslauthd enable)"
