@@ -171,6 +171,8 @@ pub async fn run_host(plan: &Plan, facts: Arc<Facts>, sink: EventSink) -> (RunRe
         sink,
     )
     .await;
+    // Issue 14: what the server runs (memoised; read before the database connection closes).
+    let versions = facts.report_versions().await;
     // Say goodbye to MySQL (COM_QUIT), so the server logs no "Aborted connection".
     facts.mysql.close(Duration::from_millis(500)).await;
     let vantage = vantage_of(&facts);
@@ -184,7 +186,7 @@ pub async fn run_host(plan: &Plan, facts: Arc<Facts>, sink: EventSink) -> (RunRe
         started,
         duration: t0.elapsed(),
         abilities,
-        versions: Default::default(),
+        versions,
         results,
     };
     let mut redactor = plan.redactor.clone();

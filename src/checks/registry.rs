@@ -44,6 +44,9 @@ crate::register_kinds![
     crate::checks::postfix::message_size_limit::MessageSizeLimit,
     crate::checks::postfix::config_sane::ConfigSane,
     crate::checks::postfix::ports_listening::PortsListening,
+    crate::checks::postfix::deprecated_params::DeprecatedParams,
+    crate::checks::postfix::compatibility_level::CompatibilityLevel,
+    crate::checks::postfix::chroot_copies::ChrootCopies,
     // fs
     crate::checks::fs::vmail_tree::VmailTree,
     crate::checks::fs::mysql_maps_perms::MysqlMapsPerms,
@@ -52,6 +55,8 @@ crate::register_kinds![
     crate::checks::mysql::map_credentials::MapCredentials,
     crate::checks::mysql::postfixadmin_tables::PostfixadminTables,
     crate::checks::mysql::maps_answer::MapsAnswer,
+    crate::checks::mysql::upgrade_pending::UpgradePending,
+    crate::checks::mysql::tables_readable::TablesReadable,
     // sasl
     crate::checks::sasl::saslauthd_defaults::SaslauthdDefaults,
     crate::checks::sasl::saslauthd_socket::SaslauthdSocket,
@@ -60,8 +65,11 @@ crate::register_kinds![
     crate::checks::sasl::smtpd_conf::SmtpdConf,
     crate::checks::sasl::postfix_in_sasl::PostfixInSasl,
     crate::checks::sasl::saslauthd_auth::SaslauthdAuth,
+    crate::checks::sasl::smtpd_conf_path::SmtpdConfPath,
     // system
     crate::checks::system::vmail_user::VmailUser,
+    crate::checks::system::versions::Versions,
+    crate::checks::system::packaging_leftovers::PackagingLeftovers,
     // queue
     crate::checks::queue::no_stuck_mail::NoStuckMail,
 ];

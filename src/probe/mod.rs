@@ -2,10 +2,12 @@
 //! They never decide pass or fail and never print.
 
 pub mod access;
+pub mod boot;
 pub mod daemons;
 pub mod file;
 pub mod firewall;
 pub mod hardening;
+pub mod leftovers;
 pub mod listen;
 pub mod lookup;
 pub mod maildir;
@@ -29,6 +31,7 @@ pub mod tls;
 pub mod tls_material;
 pub mod tree;
 pub mod users;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 

@@ -5,9 +5,11 @@
 #
 #   tests/lab/machines-ci.sh MAILCHECK_BINARY [OUT_DIR]      # OUT_DIR: target/lab-machines
 #
-# It fails when a machine cannot be built, when its lab does not come up, or when AUTH on 587 or a
-# delivery does not work in it. mailcheck's verdicts there are printed and kept (OUT_DIR/*.json)
-# but do not fail the run: mailcheck does not know Debian 13 yet. Both machines are destroyed at
+# It fails when a machine cannot be built, when its lab does not come up, when AUTH on 587 or a
+# delivery does not work in it, when mailcheck finds a fail or an error on the clean Debian 13 lab,
+# or when the lab tests of the upgrade-aware checks (tests/lab/upgrade_checks.rs: a break of them
+# on 13, what mailcheck said about the upgrade) fail inside the machines (MAILCHECK_MACHINE_TESTS=skip
+# skips those; they need cargo). mailcheck's reports are kept (OUT_DIR/*.json). Both machines are destroyed at
 # the end (the image cache in /var/cache/mailcheck-lab stays). Never run it while lab tests run on
 # this host: the host sees the machines' processes (see tests/lab/README.md).
 set -Eeuo pipefail
@@ -50,6 +52,12 @@ for c in r["checks"]:
 EOF
 }
 
+# lab_tests MACHINE: tests/lab/upgrade_checks.rs inside MACHINE (each test knows which lab it is for).
+lab_tests() {
+    [ "${MAILCHECK_MACHINE_TESTS:-}" != skip ] && command -v cargo >/dev/null || { echo "lab tests in $1: skipped"; return 0; }
+    (cd "$REPO" && MAILCHECK_LAB=$1 cargo test -q --test lab upgrade -- --test-threads 1)
+}
+
 step "lab machine ci-deb13: the tutorial's server on Debian 13"
 t=$EPOCHSECONDS
 m create ci-deb13 trixie
@@ -70,6 +78,8 @@ m exec ci-deb13 -- bash -c '. /run/mailcheck-lab.env; MAILCHECK_PASSWORD=$LAB_PA
     mailcheck run --host "$LAB_HOSTNAME" --account "$LAB_ACCOUNT" --format json' >"$OUT/deb13.json" || rc=$?
 echo "mailcheck in ci-deb13: exit $rc"
 nonpass "$OUT/deb13.json"
+[ "$rc" = 0 ] || { echo "mailcheck found a fail or an error on the clean Debian 13 lab" >&2; exit 1; }
+lab_tests ci-deb13
 m destroy ci-deb13
 echo "ci-deb13 in $(secs "$t")"
 
@@ -82,6 +92,7 @@ grep -q '^Maildir new/: \([0-9]*\) -> ' "$OUT/upgrade/report.txt" \
 grep -q '235 2.7.0' "$OUT/upgrade/report.txt" || { echo "AUTH on 587 failed after the upgrade" >&2; exit 1; }
 echo "mailcheck after the upgrade:"
 nonpass "$OUT/upgrade/after.json"
+lab_tests ci-deb12to13
 m destroy ci-deb12to13
 echo "upgrade lab in $(secs "$t")"
 step "lab machines: $(secs "$T0") in all; reports in $OUT"

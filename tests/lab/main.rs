@@ -19,3 +19,4 @@ mod reliability;
 mod report_schema;
 mod ssh;
 mod system;
+mod upgrade_checks;

@@ -1005,6 +1005,14 @@ if ! { [ -L "$SASL_LINK" ] && [ "$(readlink "$SASL_LINK")" = "$SASL_DIR" ]; }; t
     fi
     ln -s "$SASL_DIR" "$SASL_LINK"; say "symlink $SASL_LINK -> $SASL_DIR"
 fi
+# /run is a tmpfs: without this tmpfiles.d(5) line the link is gone after a reboot (the submission
+# smtpd, not chrooted, then cannot reach saslauthd). systemd-tmpfiles makes it at boot.
+SASL_TMPFILES="L+ /run/saslauthd - - - - $SASL_DIR"
+if [ "$(cat /etc/tmpfiles.d/saslauthd.conf 2>/dev/null)" != "$SASL_TMPFILES" ]; then
+    mkdir -p /etc/tmpfiles.d
+    printf '%s\n' "$SASL_TMPFILES" >/etc/tmpfiles.d/saslauthd.conf
+    say "wrote /etc/tmpfiles.d/saslauthd.conf (the saslauthd link at every boot)"
+fi
 if [ -n "${DIRTY[sasl]:-}" ] || ! sasl_up; then
     sasl_stop
     say "starting saslauthd ${SASL_ARGS[*]}"
@@ -1013,6 +1021,27 @@ if [ -n "${DIRTY[sasl]:-}" ] || ! sasl_up; then
     setsid "${sasl_group[@]}" /usr/sbin/saslauthd "${SASL_ARGS[@]}" </dev/null >>"$LAB_LOG/saslauthd.log" 2>&1 9>&- \
         || die "saslauthd failed to start (see $LAB_LOG/saslauthd.log)"
     wait_for 10 "saslauthd socket $SASL_DIR/mux" sasl_up
+fi
+# At boot. Debian installs saslauthd disabled (update-rc.d defaults-disabled; on 13 saslauthd.service
+# is not enabled either), so the tutorial's START=yes alone does not start it after a reboot. The lab
+# enables it as `systemctl enable saslauthd` would (no systemd runs here): update-rc.d makes the
+# S links of the init script and, when the package ships saslauthd.service (13), its
+# multi-user.target.wants link.
+sasl_boot_ok() {
+    compgen -G '/etc/rc2.d/S[0-9][0-9]saslauthd' >/dev/null || return 1
+    [ ! -f /usr/lib/systemd/system/saslauthd.service ] && [ ! -f /lib/systemd/system/saslauthd.service ] \
+        || [ -e /etc/systemd/system/multi-user.target.wants/saslauthd.service ]
+}
+if ! sasl_boot_ok; then
+    # enable needs the rc links to exist (S or K); when they were deleted, make them by hand
+    # (update-rc.d defaults makes none in a root without insserv).
+    if ! compgen -G '/etc/rc2.d/[SK][0-9][0-9]saslauthd' >/dev/null; then
+        for r in 2 3 4 5; do ln -sfn ../init.d/saslauthd "/etc/rc$r.d/S01saslauthd"; done
+        for r in 0 1 6; do ln -sfn ../init.d/saslauthd "/etc/rc$r.d/K01saslauthd"; done
+    fi
+    update-rc.d saslauthd enable >/dev/null 2>&1 9>&- || die "update-rc.d saslauthd enable failed"
+    sasl_boot_ok || die "saslauthd is still not enabled at boot after update-rc.d saslauthd enable"
+    say "enabled saslauthd at boot (update-rc.d saslauthd enable)"
 fi
 
 # --------------------------------------------------------------------------- 9. Postfix

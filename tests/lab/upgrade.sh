@@ -171,6 +171,8 @@ m lab "$NAME" start
 record "mariadb-upgrade --check-if-upgrade-is-needed (before /etc/mysql/debian-start)" \
     'mariadb-upgrade --check-if-upgrade-is-needed; echo "exit $?"'
 # debian-start runs mariadb-upgrade in the background and returns at once.
+# What mailcheck says while the upgrade of MariaDB's system tables is pending (a second).
+mailcheck_run "$REC/pending.json" --only mysql.upgrade-pending --only system.versions
 record "/etc/mysql/debian-start (mariadb.service ExecStartPost)" \
     '/etc/mysql/debian-start; for i in $(seq 600); do pgrep -x mariadb-upgrade >/dev/null || pgrep -f upgrade_system_tables >/dev/null || break; sleep 0.1; done; echo done'
 record "mariadb-upgrade --check-if-upgrade-is-needed (after /etc/mysql/debian-start)" \

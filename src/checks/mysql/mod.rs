@@ -8,6 +8,8 @@ pub mod map_credentials;
 pub mod maps_answer;
 pub mod postfixadmin_tables;
 pub mod server_reachable;
+pub mod tables_readable;
+pub mod upgrade_pending;
 
 use std::path::PathBuf;
 use std::sync::Arc;

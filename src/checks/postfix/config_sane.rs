@@ -112,9 +112,12 @@ impl Kind for ConfigSane {
                 o.stderr.join(" | ")
             )));
         } else {
+            // "support for parameter X will be removed" is a deprecation: a working setting,
+            // which postfix.deprecated-params reports (with its replacement), not a fault here.
             let warnings: Vec<String> = o
                 .stderr
                 .iter()
+                .filter(|l| !super::deprecated_params::is_deprecation_notice(l))
                 .map(|l| {
                     l.split_once("warning: ")
                         .map_or(l.as_str(), |(_, w)| w)
@@ -154,11 +157,25 @@ impl Kind for ConfigSane {
                 )));
             }
         }
-        let pass = format!(
-            "`{}` prints no warning; the {} files the configuration names exist",
-            o.command,
-            o.files.len()
-        );
+        let deprecated: Vec<&str> = o
+            .stderr
+            .iter()
+            .filter_map(|l| super::deprecated_params::notice_param(l))
+            .collect();
+        let pass = if deprecated.is_empty() {
+            format!(
+                "`{}` prints no warning; the {} files the configuration names exist",
+                o.command,
+                o.files.len()
+            )
+        } else {
+            format!(
+                "`{}` prints no warning but the deprecation of {} (see postfix.deprecated-params); the {} files the configuration names exist",
+                o.command,
+                deprecated.join(", "),
+                o.files.len()
+            )
+        };
         worst_of(findings, &pass)
     }
 }

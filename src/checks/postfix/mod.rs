@@ -3,7 +3,10 @@
 //! (`Param`), the first line of a name file (`NameFile`), a file a parameter names (`NamedFile`).
 
 pub mod aliases_db_current;
+pub mod chroot_copies;
+pub mod compatibility_level;
 pub mod config_sane;
+pub mod deprecated_params;
 pub mod message_size_limit;
 pub mod mime_header_checks;
 pub mod mydestination_empty;

@@ -99,6 +99,10 @@ pub struct Observation {
     /// Every distinct file named by the parameters above.
     #[serde(default)]
     pub files: Vec<PemFile>,
+    /// `mail_version`: from 3.9, smtpd_use_tls is deprecated in favour of
+    /// smtpd_tls_security_level.
+    #[serde(default)]
+    pub postfix_version: Option<String>,
 }
 
 /// T28: the kind.
@@ -133,6 +137,7 @@ impl Kind for TlsSettings {
             smtpd_tls_chain_files: chain,
             expected_cert_file: facts.settings.cert_file.clone(),
             files,
+            postfix_version: facts.versions().await.postfix_version().map(str::to_string),
         })
     }
 
@@ -143,6 +148,12 @@ impl Kind for TlsSettings {
             .effective
             .trim()
             .to_ascii_lowercase();
+        // From Postfix 3.9 smtpd_use_tls is deprecated (it still works): the modern form is
+        // smtpd_tls_security_level = may, which overrides smtpd_use_tls when set.
+        let modern = o
+            .postfix_version
+            .as_deref()
+            .is_some_and(|v| crate::probe::versions::at_least(v, "3.9"));
         let tls_on = match level.as_str() {
             "may" | "encrypt" => true,
             "" => o.smtpd_use_tls.effective.trim().eq_ignore_ascii_case("yes"),
@@ -158,8 +169,13 @@ impl Kind for TlsSettings {
                 o.smtpd_tls_security_level.shown()
             };
             findings.push(
-                Verdict::fail(format!("{why}: port 25 offers no STARTTLS"))
-                    .with_fix("postconf -e 'smtpd_use_tls = yes' && postfix reload"),
+                Verdict::fail(format!("{why}: port 25 offers no STARTTLS")).with_fix(
+                    if modern || !level.is_empty() {
+                        "postconf -e 'smtpd_tls_security_level = may' && postfix reload"
+                    } else {
+                        "postconf -e 'smtpd_use_tls = yes' && postfix reload"
+                    },
+                ),
             );
         }
         let using_chain = !o.smtpd_tls_chain_files.list().is_empty();
@@ -266,13 +282,25 @@ impl Kind for TlsSettings {
         } else {
             String::new()
         };
-        let pass = format!(
-            "TLS on ({}); {}{tutorial}; certificate and key present, not readable by others: {}",
-            if level.is_empty() {
+        let how = if level.is_empty() {
+            let note = match &o.postfix_version {
+                Some(v) if modern => format!(
+                    ", deprecated since Postfix 3.9 (this is {v}; it still works): smtpd_tls_security_level = may is the modern form, see postfix.deprecated-params"
+                ),
+                _ => String::new(),
+            };
+            format!("{}{note}", o.smtpd_use_tls.shown())
+        } else if o.smtpd_use_tls.written.is_some() {
+            format!(
+                "{}, which overrides {}",
+                o.smtpd_tls_security_level.shown(),
                 o.smtpd_use_tls.shown()
-            } else {
-                o.smtpd_tls_security_level.shown()
-            },
+            )
+        } else {
+            o.smtpd_tls_security_level.shown()
+        };
+        let pass = format!(
+            "TLS on ({how}); {}{tutorial}; certificate and key present, not readable by others: {}",
             if using_chain {
                 o.smtpd_tls_chain_files.shown()
             } else {

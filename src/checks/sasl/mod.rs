@@ -9,6 +9,7 @@ pub mod saslauthd_defaults;
 pub mod saslauthd_socket;
 pub mod saslauthd_symlink;
 pub mod smtpd_conf;
+pub mod smtpd_conf_path;
 
 use std::path::{Path, PathBuf};
 
