@@ -44,9 +44,12 @@ crate::register_kinds![
     crate::checks::postfix::message_size_limit::MessageSizeLimit,
     crate::checks::postfix::config_sane::ConfigSane,
     crate::checks::postfix::ports_listening::PortsListening,
+    crate::checks::postfix::reload_pending::ReloadPending,
     // fs
     crate::checks::fs::vmail_tree::VmailTree,
     crate::checks::fs::mysql_maps_perms::MysqlMapsPerms,
+    crate::checks::fs::maps_access::MapsAccess,
+    crate::checks::fs::maildir_access::MaildirAccess,
     // mysql
     crate::checks::mysql::server_reachable::ServerReachable,
     crate::checks::mysql::map_credentials::MapCredentials,
@@ -60,10 +63,12 @@ crate::register_kinds![
     crate::checks::sasl::smtpd_conf::SmtpdConf,
     crate::checks::sasl::postfix_in_sasl::PostfixInSasl,
     crate::checks::sasl::saslauthd_auth::SaslauthdAuth,
+    crate::checks::sasl::socket_access::SocketAccess,
     // system
     crate::checks::system::vmail_user::VmailUser,
     // queue
     crate::checks::queue::no_stuck_mail::NoStuckMail,
+    crate::checks::queue::queue_access::QueueAccess,
 ];
 
 /// The kind named `name` in `family`.

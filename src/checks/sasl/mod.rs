@@ -9,6 +9,7 @@ pub mod saslauthd_defaults;
 pub mod saslauthd_socket;
 pub mod saslauthd_symlink;
 pub mod smtpd_conf;
+pub mod socket_access;
 
 use std::path::{Path, PathBuf};
 
