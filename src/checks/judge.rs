@@ -187,7 +187,10 @@ pub fn access_finding(r: &crate::probe::access::AccessReport) -> AccessFinding {
         Outcome::Denied(d) if d.protected_symlink => AccessFinding::Refused(format!(
             "the symlink {} is in a sticky world-writable directory and not owned by {}: fs.protected_symlinks stops the lookup",
             d.host_path.display(),
-            r.identity.user.clone().unwrap_or_else(|| r.identity.uid.to_string())
+            r.identity
+                .user
+                .clone()
+                .unwrap_or_else(|| r.identity.uid.to_string())
         )),
         Outcome::Denied(d) => {
             let class = match d.class {

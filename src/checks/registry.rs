@@ -10,6 +10,7 @@ crate::register_kinds![
     // tls
     crate::checks::tls::certificate::Certificate,
     crate::checks::tls::starttls::Starttls,
+    crate::checks::tls::material::Material,
     // auth
     crate::checks::auth::wrong_password_refused::WrongPasswordRefused,
     crate::checks::auth::login_works::LoginWorks,
@@ -64,6 +65,7 @@ crate::register_kinds![
     crate::checks::sasl::postfix_in_sasl::PostfixInSasl,
     crate::checks::sasl::saslauthd_auth::SaslauthdAuth,
     crate::checks::sasl::socket_access::SocketAccess,
+    crate::checks::sasl::saslauthd_running::SaslauthdRunning,
     // system
     crate::checks::system::vmail_user::VmailUser,
     // queue

@@ -124,11 +124,7 @@ impl Facts {
                         .map(PathBuf::from)
                         .collect();
                     let chroot = id.as_ref().map(|id| (queue.as_path(), id));
-                    Arc::new(mariadb::observe(
-                        &files,
-                        mariadb::DEFAULT_VERSION,
-                        chroot,
-                    ))
+                    Arc::new(mariadb::observe(&files, mariadb::DEFAULT_VERSION, chroot))
                 })
                 .await
                 .map_err(|e| format!("the MariaDB probe crashed: {e}"))

@@ -32,7 +32,9 @@ pub enum IdentityError {
 }
 
 /// A group id and, when known, its name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct GroupRef {
     pub gid: u32,
     #[serde(default)]

@@ -115,8 +115,7 @@ impl Kind for MaildirAccess {
         let uid = id("virtual_uid_maps", facts.settings.vmail_uid);
         let gid = id("virtual_gid_maps", facts.settings.vmail_gid);
         let identity = Identity::from_ids(uid, gid, &[gid]).with_names();
-        let (account_dir, account_problem) = match (&facts.account, facts.account_maildir().await)
-        {
+        let (account_dir, account_problem) = match (&facts.account, facts.account_maildir().await) {
             (None, _) => (None, None),
             (Some(_), Ok(m)) => (Some(m.path), None),
             (Some(_), Err(e)) => (None, Some(e)),
@@ -131,10 +130,7 @@ impl Kind for MaildirAccess {
                 for d in delivery_dirs(dir, &base) {
                     targets.push(Target {
                         access: walk(&d),
-                        why: format!(
-                            "the Maildir of {}",
-                            account.clone().unwrap_or_default()
-                        ),
+                        why: format!("the Maildir of {}", account.clone().unwrap_or_default()),
                         path: d,
                     });
                 }

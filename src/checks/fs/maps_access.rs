@@ -107,7 +107,12 @@ fn tables(cfg: &PostfixConfig, spec: &Spec) -> Vec<(String, PathBuf, String, Ope
             } else {
                 Opener::Root
             };
-            out.push((format!("{kind}:{}", path.display()), file, param.clone(), opener));
+            out.push((
+                format!("{kind}:{}", path.display()),
+                file,
+                param.clone(),
+                opener,
+            ));
         }
     }
     out
@@ -166,7 +171,11 @@ impl Kind for MapsAccess {
         let mut absent = Vec::new();
         for t in &o.tables {
             let r = &t.access;
-            let user = r.identity.user.clone().unwrap_or_else(|| r.identity.uid.to_string());
+            let user = r
+                .identity
+                .user
+                .clone()
+                .unwrap_or_else(|| r.identity.uid.to_string());
             let params = t.params.join(", ");
             if matches!(r.outcome, Outcome::NotFound { .. }) {
                 // A missing table is postfix.config-sane's and postfix.mysql-map-files' failure.
@@ -206,9 +215,8 @@ impl Kind for MapsAccess {
             .first()
             .map(|t| t.access.identity.describe())
             .unwrap_or_default();
-        let mut pass = format!(
-            "{user} can read all {readable} lookup table files main.cf and master.cf name"
-        );
+        let mut pass =
+            format!("{user} can read all {readable} lookup table files main.cf and master.cf name");
         if !absent.is_empty() {
             pass.push_str(&format!(
                 "; not there, so not walked (postfix.config-sane reports them): {}",
