@@ -89,10 +89,11 @@ fn a_closed_directory_above_the_saslauthd_socket_is_named() {
         "fail",
         &[SASL_DIR, "0700 root:sasl", "search (x)"],
     );
-    assert_eq!(
-        out.status("auth.login-works"),
-        "fail",
-        "{}",
+    // smtpd answers 454 (temporary): the live check cannot tell more than "error" by itself.
+    let status = out.status("auth.login-works");
+    assert!(
+        status == "fail" || status == "error",
+        "auth.login-works: {}",
         out.message("auth.login-works")
     );
     assert_caused_by(&out, "auth.login-works", "sasl.socket-access");

@@ -163,9 +163,17 @@ impl Kind for SaslauthdRunning {
         }
         let mut findings = Vec::new();
         let cmd = |r: &Running| format!("pid {} `{}`", r.pid, r.argv.join(" "));
-        // What Postfix needs, against what runs.
+        // What Postfix needs, against what runs: each instance that serves a service once.
+        let mut served: Vec<(usize, Vec<String>)> = Vec::new();
         for w in &o.wanted {
-            let serving = o.running.iter().find(|r| r.socket == w.host_socket);
+            // A live socket beats a stale path of an instance that no longer holds it.
+            let serving = o
+                .running
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.socket == w.host_socket)
+                .max_by_key(|(_, r)| r.socket_held)
+                .map(|(i, _)| i);
             match serving {
                 None => findings.push(Verdict::fail(format!(
                     "smtpd of {} connects to {} ({} on the host), but no running saslauthd listens there: {}; every SMTP AUTH there fails",
@@ -178,24 +186,28 @@ impl Kind for SaslauthdRunning {
                         .collect::<Vec<_>>()
                         .join("; ")
                 ))),
-                Some(r) => {
-                    if r.effective.mechanism.as_deref().unwrap_or("") != spec.mechanism {
-                        findings.push(Verdict::fail(format!(
-                            "the saslauthd smtpd of {} uses ({}) checks passwords with -a {}, not -a {}: the pam_mysql logins fail",
-                            w.service,
-                            cmd(r),
-                            r.effective.mechanism.as_deref().unwrap_or("(none)"),
-                            spec.mechanism
-                        )));
-                    }
-                    if spec.realm && !r.effective.realm {
-                        findings.push(Verdict::fail(format!(
-                            "the saslauthd smtpd of {} uses ({}) runs without -r: PAM gets the user without its domain (\"user\" instead of \"user@domain\"), so no mailbox matches and every login fails",
-                            w.service,
-                            cmd(r)
-                        )));
-                    }
-                }
+                Some(i) => match served.iter_mut().find(|(j, _)| *j == i) {
+                    Some((_, s)) => s.push(w.service.clone()),
+                    None => served.push((i, vec![w.service.clone()])),
+                },
+            }
+        }
+        for (i, services) in &served {
+            let Some(r) = o.running.get(*i) else { continue };
+            let services = services.join(" and ");
+            if r.effective.mechanism.as_deref().unwrap_or("") != spec.mechanism {
+                findings.push(Verdict::fail(format!(
+                    "the saslauthd that smtpd of {services} uses ({}) checks passwords with -a {}, not -a {}: the pam_mysql logins fail",
+                    cmd(r),
+                    r.effective.mechanism.as_deref().unwrap_or("(none)"),
+                    spec.mechanism
+                )));
+            }
+            if spec.realm && !r.effective.realm {
+                findings.push(Verdict::fail(format!(
+                    "the saslauthd that smtpd of {services} uses ({}) runs without -r: PAM gets the user without its domain (\"user\" instead of \"user@domain\"), so no mailbox matches and every login fails",
+                    cmd(r)
+                )));
             }
         }
         // What runs, against its defaults file.

@@ -432,7 +432,11 @@ pub fn group_instances(procs: &[ProcInfo]) -> Vec<(ProcInfo, Vec<ProcInfo>)> {
 
 /// Every running saslauthd, with its pid file and socket.
 pub fn running() -> Vec<Instance> {
-    let procs = procfs::processes(|p| p.program() == "saslauthd" || p.comm == "saslauthd");
+    // A zombie or exiting saslauthd has an empty command line: it serves nothing, and its
+    // options (none) are not the daemon's.
+    let procs = procfs::processes(|p| {
+        !p.argv.is_empty() && (p.program() == "saslauthd" || p.comm == "saslauthd")
+    });
     let unix = procfs::read_net_table(Path::new("/proc/net/unix"))
         .map(|t| procfs::parse_net_unix(&t))
         .unwrap_or_default();
