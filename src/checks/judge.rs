@@ -135,3 +135,168 @@ pub fn mode_and_group(f: &ConfigFile) -> String {
         .map(|f| format!("{:04o} {}", f.mode, f.group.clone().unwrap_or_default()))
         .unwrap_or_default()
 }
+
+/// What an access walk found, in the words a verdict uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessFinding {
+    Granted,
+    /// The kernel refuses (or the path is not there): what and why, naming the component.
+    Refused(String),
+    /// mailcheck could not look at a component.
+    Unknown(String),
+}
+
+/// "search (x)", "read (r)", ...: the bits a class lacks.
+fn perm_words(perms: &[crate::probe::access::Perm], role: crate::probe::access::Role) -> String {
+    use crate::probe::access::{Perm, Role};
+    perms
+        .iter()
+        .map(|p| match (p, role) {
+            (Perm::Execute, Role::Search) => "search (x)",
+            (Perm::Execute, _) => "execute (x)",
+            (Perm::Read, _) => "read (r)",
+            (Perm::Write, _) => "write (w)",
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// "0710 root:sasl": a node's mode and owner.
+pub fn mode_owner(node: &crate::probe::access::Node) -> String {
+    format!(
+        "{:04o} {}:{}",
+        node.mode,
+        node.owner.clone().unwrap_or_else(|| node.uid.to_string()),
+        node.group.clone().unwrap_or_else(|| node.gid.to_string())
+    )
+}
+
+/// The first component that refuses the access, its mode and owner, and which bits the class
+/// the process falls in lacks; or that a component does not exist.
+pub fn access_finding(r: &crate::probe::access::AccessReport) -> AccessFinding {
+    use crate::probe::access::{Outcome, PermClass};
+    let inside = |path: &std::path::Path, host: &std::path::Path| {
+        if path == host {
+            String::new()
+        } else {
+            format!(" ({} inside the chroot)", path.display())
+        }
+    };
+    match &r.outcome {
+        Outcome::Granted { .. } => AccessFinding::Granted,
+        Outcome::Denied(d) if d.protected_symlink => AccessFinding::Refused(format!(
+            "the symlink {} is in a sticky world-writable directory and not owned by {}: fs.protected_symlinks stops the lookup",
+            d.host_path.display(),
+            r.identity
+                .user
+                .clone()
+                .unwrap_or_else(|| r.identity.uid.to_string())
+        )),
+        Outcome::Denied(d) => {
+            let class = match d.class {
+                PermClass::Owner => "the owner's bits",
+                PermClass::Group => "the group's bits",
+                PermClass::Other => "the others' bits",
+                PermClass::Root => "root's",
+            };
+            let what = match (d.role, d.node.kind) {
+                (crate::probe::access::Role::Search, _) | (_, FileKind::Dir) => "directory",
+                (_, FileKind::Socket) => "socket",
+                _ => "file",
+            };
+            AccessFinding::Refused(format!(
+                "{what} {}{} is {}: {class} lack {}",
+                d.host_path.display(),
+                inside(&d.path, &d.host_path),
+                mode_owner(&d.node),
+                perm_words(&d.missing, d.role)
+            ))
+        }
+        Outcome::NotFound { path, host_path } => AccessFinding::Refused(format!(
+            "{}{} does not exist",
+            host_path.display(),
+            inside(path, host_path)
+        )),
+        Outcome::NotADirectory {
+            path,
+            host_path,
+            kind,
+        } => AccessFinding::Refused(format!(
+            "{}{} is a {kind:?}, not a directory",
+            host_path.display(),
+            inside(path, host_path)
+        )),
+        Outcome::TooManySymlinks { path, hops } => AccessFinding::Refused(format!(
+            "{hops} symlinks at {}: the kernel gives up (ELOOP)",
+            path.display()
+        )),
+        Outcome::NotASocket {
+            path,
+            host_path,
+            kind,
+        } => AccessFinding::Refused(format!(
+            "{}{} is a {kind:?}, not a socket",
+            host_path.display(),
+            inside(path, host_path)
+        )),
+        Outcome::CannotLook {
+            host_path, message, ..
+        } => AccessFinding::Unknown(format!("cannot look at {}: {message}", host_path.display())),
+    }
+}
+
+/// "postfix (103:106, groups sasl(45)), chrooted in /var/spool/postfix": who walked the path.
+pub fn who(r: &crate::probe::access::AccessReport) -> String {
+    if r.root == std::path::Path::new("/") {
+        r.identity.describe()
+    } else {
+        format!(
+            "{}, chrooted in {}",
+            r.identity.describe(),
+            r.root.display()
+        )
+    }
+}
+
+/// A `chmod` that grants what an access walk found missing, when the bits were the reason.
+pub fn access_fix(r: &crate::probe::access::AccessReport) -> Option<String> {
+    use crate::probe::access::{Outcome, Perm, PermClass};
+    let Outcome::Denied(d) = &r.outcome else {
+        return None;
+    };
+    if d.protected_symlink || d.missing.is_empty() {
+        return None;
+    }
+    let who = match d.class {
+        PermClass::Owner => "u",
+        PermClass::Group => "g",
+        PermClass::Other => "o",
+        PermClass::Root => return None,
+    };
+    let bits: String = d
+        .missing
+        .iter()
+        .map(|p| match p {
+            Perm::Read => 'r',
+            Perm::Write => 'w',
+            Perm::Execute => 'x',
+        })
+        .collect();
+    Some(format!("chmod {who}+{bits} {}", d.host_path.display()))
+}
+
+/// The verdict for an access the walk refused: a failure with the `chmod` that grants it, or
+/// a warning when a POSIX ACL on the way may change the kernel's answer.
+pub fn refused_access(r: &crate::probe::access::AccessReport, message: String) -> Verdict {
+    let v = if r.acl_caveat() {
+        Verdict::warn(format!(
+            "{message} (a POSIX ACL on the way may allow it: the mode bits are not the whole answer)"
+        ))
+    } else {
+        Verdict::fail(message)
+    };
+    match access_fix(r) {
+        Some(f) => v.with_fix(f),
+        None => v,
+    }
+}

@@ -10,6 +10,7 @@ crate::register_kinds![
     // tls
     crate::checks::tls::certificate::Certificate,
     crate::checks::tls::starttls::Starttls,
+    crate::checks::tls::material::Material,
     // auth
     crate::checks::auth::wrong_password_refused::WrongPasswordRefused,
     crate::checks::auth::login_works::LoginWorks,
@@ -47,9 +48,12 @@ crate::register_kinds![
     crate::checks::postfix::deprecated_params::DeprecatedParams,
     crate::checks::postfix::compatibility_level::CompatibilityLevel,
     crate::checks::postfix::chroot_copies::ChrootCopies,
+    crate::checks::postfix::reload_pending::ReloadPending,
     // fs
     crate::checks::fs::vmail_tree::VmailTree,
     crate::checks::fs::mysql_maps_perms::MysqlMapsPerms,
+    crate::checks::fs::maps_access::MapsAccess,
+    crate::checks::fs::maildir_access::MaildirAccess,
     // mysql
     crate::checks::mysql::server_reachable::ServerReachable,
     crate::checks::mysql::map_credentials::MapCredentials,
@@ -66,12 +70,15 @@ crate::register_kinds![
     crate::checks::sasl::postfix_in_sasl::PostfixInSasl,
     crate::checks::sasl::saslauthd_auth::SaslauthdAuth,
     crate::checks::sasl::smtpd_conf_path::SmtpdConfPath,
+    crate::checks::sasl::socket_access::SocketAccess,
+    crate::checks::sasl::saslauthd_running::SaslauthdRunning,
     // system
     crate::checks::system::vmail_user::VmailUser,
     crate::checks::system::versions::Versions,
     crate::checks::system::packaging_leftovers::PackagingLeftovers,
     // queue
     crate::checks::queue::no_stuck_mail::NoStuckMail,
+    crate::checks::queue::queue_access::QueueAccess,
 ];
 
 /// The kind named `name` in `family`.

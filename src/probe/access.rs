@@ -32,7 +32,9 @@ pub enum IdentityError {
 }
 
 /// A group id and, when known, its name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct GroupRef {
     pub gid: u32,
     #[serde(default)]
@@ -40,7 +42,7 @@ pub struct GroupRef {
 }
 
 /// Where an [`Identity`] came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum IdentitySource {
     /// Numeric ids given by the caller (e.g. `virtual_uid_maps = static:5000`).
@@ -52,7 +54,7 @@ pub enum IdentitySource {
 }
 
 /// The credentials the kernel checks file access with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Identity {
     #[serde(default)]
     pub user: Option<String>,
@@ -258,7 +260,7 @@ impl Identity {
 }
 
 /// What the process wants to do with the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
     Read,
@@ -272,7 +274,7 @@ pub enum Access {
 }
 
 /// One permission bit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Perm {
     Read,
@@ -291,7 +293,7 @@ impl Perm {
 }
 
 /// Which part of the mode the kernel used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PermClass {
     Owner,
@@ -303,7 +305,7 @@ pub enum PermClass {
 
 /// Whether a file carries a POSIX ACL (`system.posix_acl_access`). Access is decided from the
 /// mode bits only; where an ACL is present the kernel may decide differently.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase", tag = "acl")]
 pub enum Acl {
     Absent,
@@ -312,10 +314,11 @@ pub enum Acl {
 }
 
 /// What one lstat(2) shows of a node (the injected filesystem view returns these).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Node {
     pub kind: FileKind,
     #[serde(with = "octal")]
+    #[schemars(with = "String")]
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
@@ -410,7 +413,7 @@ pub fn acl_of(path: &Path) -> Acl {
 
 /// A fabricated filesystem for tests and fixtures: host path → node. `/` exists as a
 /// root-owned 0755 directory unless replaced.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemFs {
     pub nodes: BTreeMap<PathBuf, Node>,
     #[serde(default)]
@@ -479,7 +482,7 @@ impl FsView for MemFs {
 }
 
 /// Why a node was looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A directory the lookup passes through (needs search permission).
@@ -491,7 +494,7 @@ pub enum Role {
 }
 
 /// One node of the walk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     /// The path as the process names it (inside its root).
     pub path: PathBuf,
@@ -502,7 +505,7 @@ pub struct Step {
 }
 
 /// The result of the walk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum Outcome {
     Granted {
@@ -540,7 +543,7 @@ pub enum Outcome {
 }
 
 /// The first node that refuses, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Denial {
     /// Index into [`AccessReport::steps`].
     pub step: usize,
@@ -560,7 +563,7 @@ pub struct Denial {
 }
 
 /// What [`check`] found: the walk and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccessReport {
     pub identity: Identity,
     /// The process's root directory on the host (`/` when not chrooted).

@@ -17,7 +17,7 @@ const MAX_PROCESSES: usize = 1 << 20;
 const MAX_FDS: usize = 1 << 20;
 
 /// One process as /proc shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProcInfo {
     pub pid: u32,
     pub ppid: u32,
@@ -49,7 +49,7 @@ impl ProcInfo {
 
 /// A process's user and group ids (real, effective, saved, filesystem) and supplementary
 /// groups, from the `Uid:`, `Gid:` and `Groups:` lines of /proc/PID/status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Creds {
     pub uid: [u32; 4],
     pub gid: [u32; 4],
@@ -268,7 +268,7 @@ pub fn socket_inodes(pid: u32) -> std::io::Result<BTreeSet<u64>> {
 }
 
 /// One TCP socket from /proc/net/tcp or tcp6.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TcpSocket {
     pub addr: IpAddr,
     pub port: u16,
@@ -300,7 +300,7 @@ pub fn parse_net_tcp(text: &str) -> Vec<TcpSocket> {
 }
 
 /// One Unix-domain socket from /proc/net/unix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnixSocket {
     pub inode: u64,
     /// Accepting connections (the `__SO_ACCEPTCON` flag, 0x10000).

@@ -15,7 +15,7 @@ const MAX_FILE: u64 = 1024 * 1024;
 const MAX_BLOCKS: usize = 64;
 
 /// How reading one file went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "state")]
 pub enum FileState {
     Read {
@@ -32,7 +32,7 @@ pub enum FileState {
 }
 
 /// One `-----BEGIN X-----` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PemBlock {
     pub label: String,
     /// 1-based line of the BEGIN line.
@@ -106,7 +106,7 @@ pub fn pem_blocks(text: &str) -> Vec<PemBlock> {
 }
 
 /// A certificate's signature algorithm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignatureAlg {
     pub oid: String,
     /// OpenSSL's name, e.g. `sha1WithRSAEncryption`.
@@ -119,7 +119,7 @@ pub struct SignatureAlg {
 }
 
 /// A public key's type and size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyKind {
     /// `RSA`, `EC`, `Ed25519`, `Ed448`, `DSA`, `RSA-PSS`, or the algorithm OID.
     pub algorithm: String,
@@ -131,7 +131,7 @@ pub struct KeyKind {
 }
 
 /// One certificate of the file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertFacts {
     /// Position among the file's certificates (0 = the leaf Postfix presents).
     pub index: usize,
@@ -156,14 +156,14 @@ pub struct CertFacts {
 }
 
 /// Whether certificate `index`'s issuer is the next certificate's subject.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChainLink {
     pub index: usize,
     pub issuer_is_next_subject: bool,
 }
 
 /// One private key block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyFacts {
     pub index: usize,
     pub line: usize,
@@ -185,7 +185,7 @@ pub struct KeyFacts {
 }
 
 /// Whether the (first) private key belongs to the leaf certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "match")]
 pub enum KeyMatch {
     Matches,
@@ -203,7 +203,7 @@ pub enum KeyMatch {
 }
 
 /// Everything this probe reports about a cert file and a key file (possibly the same file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TlsMaterial {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,

@@ -9,6 +9,7 @@ mod support;
 mod delivery;
 mod foundation;
 mod hardening;
+mod host_causes;
 mod hostfacts;
 mod machine;
 mod maillog;

@@ -17,6 +17,7 @@ pub mod mysql_map_files;
 pub mod ports_listening;
 pub mod recipient_restrictions;
 pub mod relay_domains_map;
+pub mod reload_pending;
 pub mod settings;
 pub mod submission_service;
 pub mod tls_settings;

@@ -6,10 +6,12 @@ pub mod pam_smtp;
 pub mod postfix_in_sasl;
 pub mod saslauthd_auth;
 pub mod saslauthd_defaults;
+pub mod saslauthd_running;
 pub mod saslauthd_socket;
 pub mod saslauthd_symlink;
 pub mod smtpd_conf;
 pub mod smtpd_conf_path;
+pub mod socket_access;
 
 use std::path::{Path, PathBuf};
 

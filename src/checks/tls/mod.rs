@@ -2,4 +2,5 @@
 //! validity, RFC 6125 names), compared with Postfix's smtpd_tls_cert_file (TLS_README).
 
 pub mod certificate;
+pub mod material;
 pub mod starttls;

@@ -22,7 +22,7 @@ pub const DEFAULT_PORT: u16 = 3306;
 const SERVER_PROGRAMS: &[&str] = &["mariadbd", "mysqld"];
 
 /// A setting and where it was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Setting {
     pub value: String,
     /// `path:line [group]`, or `command line`.
@@ -30,7 +30,7 @@ pub struct Setting {
 }
 
 /// The listening-related settings, as the program would end up with them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NetSettings {
     /// `on` / `off` (server only).
     #[serde(default)]
@@ -125,14 +125,14 @@ pub fn client_settings(files: &OptionFiles) -> NetSettings {
 }
 
 /// A TCP socket the server listens on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TcpListen {
     pub addr: IpAddr,
     pub port: u16,
 }
 
 /// A Unix socket path as seen from inside Postfix's chroot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChrootSocket {
     /// The socket as a client names it (e.g. /run/mysqld/mysqld.sock).
     pub socket: PathBuf,
@@ -147,7 +147,7 @@ pub struct ChrootSocket {
 }
 
 /// The running server and its configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MariadbFacts {
     pub option_files: OptionFiles,
     /// The server version used to pick its option groups ("10.11").

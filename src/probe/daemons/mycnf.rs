@@ -47,7 +47,7 @@ pub enum Line {
 }
 
 /// One `name[=value]` with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// Lower-case group name.
     pub group: String,
@@ -60,7 +60,7 @@ pub struct Entry {
 }
 
 /// A line MariaDB would complain about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     pub file: PathBuf,
     pub line: usize,
@@ -68,7 +68,7 @@ pub struct Problem {
 }
 
 /// Everything read from a list of option files and their includes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OptionFiles {
     /// Files read, in order.
     pub files: Vec<PathBuf>,

@@ -60,7 +60,7 @@ const MAX_COPY_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_NESTING: usize = 8;
 
 /// When Postfix (re)reads a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReadWhen {
     /// main.cf, master.cf: the master reads them only at start and on `postfix reload`.
@@ -74,7 +74,7 @@ pub enum ReadWhen {
 }
 
 /// The compiled form of an indexed table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Compiled {
     pub path: PathBuf,
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct Compiled {
 }
 
 /// A file Postfix's configuration names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WatchedFile {
     pub path: PathBuf,
     /// Where it is named, e.g. `main.cf: mime_header_checks (regexp)`.
@@ -109,7 +109,7 @@ pub struct WatchedFile {
 }
 
 /// A child of the master.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Child {
     pub process: ProcInfo,
     /// master.cf service name (`-n`, else the program) and type (`-t`).
@@ -121,7 +121,7 @@ pub struct Child {
 }
 
 /// The running master.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MasterFacts {
     /// `<queue_directory>/pid/master.pid`.
     pub pid_file: PidFile,
@@ -141,7 +141,7 @@ pub struct MasterFacts {
 }
 
 /// How one master.cf service runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceChroot {
     pub service: String,
     pub kind: String,
@@ -156,7 +156,7 @@ pub struct ServiceChroot {
 }
 
 /// A file Debian copies into the chroot, compared with the original.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChrootCopy {
     pub host: PathBuf,
     pub chroot: PathBuf,
@@ -168,7 +168,7 @@ pub struct ChrootCopy {
 }
 
 /// Everything this probe reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PostfixRuntime {
     pub master: MasterFacts,
     pub files: Vec<WatchedFile>,
@@ -257,7 +257,7 @@ fn refs_into(value: &str, depth: usize, out: &mut Vec<(String, PathBuf)>) {
 
 /// Parameters naming a database Postfix writes itself (TLS session caches, the address
 /// verification and postscreen caches): not configuration, so not watched.
-fn is_cache(param: &str) -> bool {
+pub fn is_cache(param: &str) -> bool {
     param.ends_with("_cache_database")
         || param.ends_with("_cache_map")
         || param.ends_with("_cache_name")

@@ -22,7 +22,7 @@ const MAX_WORKERS: usize = 1024;
 const MAX_DEFAULTS_BYTES: u64 = 1024 * 1024;
 
 /// One option as getopt returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Opt {
     pub flag: char,
     #[serde(default)]
@@ -31,7 +31,7 @@ pub struct Opt {
 
 /// saslauthd's options, parsed as GNU getopt(3) with saslauthd's option string does it
 /// (operands are permuted to the end, so options after them still count).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SaslauthdOptions {
     /// In the order getopt returns them.
     pub opts: Vec<Opt>,
@@ -142,7 +142,7 @@ impl SaslauthdOptions {
 }
 
 /// The settings a saslauthd runs with, derived from its options.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Effective {
     /// `-a` (the first; saslauthd refuses a second one).
     pub mechanism: Option<String>,
@@ -169,7 +169,7 @@ pub struct Effective {
 }
 
 /// One setting on which two option sets differ.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Difference {
     /// The option letter (`r`, `m`, ...).
     pub flag: char,
@@ -258,7 +258,7 @@ pub fn differences(running: &Effective, configured: &Effective) -> Vec<Differenc
 
 /// /etc/default/saslauthd (or an instance file `/etc/default/saslauthd-NAME`) as Debian's
 /// init script reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DefaultsFile {
     pub path: PathBuf,
     /// `START` (Debian 13's file has none: systemd decides).
@@ -356,7 +356,7 @@ pub fn defaults_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A pid file and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PidFile {
     pub path: PathBuf,
     #[serde(default)]
@@ -388,7 +388,7 @@ impl PidFile {
 }
 
 /// The `mux` socket of an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MuxSocket {
     pub path: PathBuf,
     /// The path exists and is a socket.
@@ -399,7 +399,7 @@ pub struct MuxSocket {
 }
 
 /// One running saslauthd: the master (whose parent is not a saslauthd) and its workers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Instance {
     pub master: ProcInfo,
     pub options: SaslauthdOptions,
@@ -432,7 +432,11 @@ pub fn group_instances(procs: &[ProcInfo]) -> Vec<(ProcInfo, Vec<ProcInfo>)> {
 
 /// Every running saslauthd, with its pid file and socket.
 pub fn running() -> Vec<Instance> {
-    let procs = procfs::processes(|p| p.program() == "saslauthd" || p.comm == "saslauthd");
+    // A zombie or exiting saslauthd has an empty command line: it serves nothing, and its
+    // options (none) are not the daemon's.
+    let procs = procfs::processes(|p| {
+        !p.argv.is_empty() && (p.program() == "saslauthd" || p.comm == "saslauthd")
+    });
     let unix = procfs::read_net_table(Path::new("/proc/net/unix"))
         .map(|t| procfs::parse_net_unix(&t))
         .unwrap_or_default();
@@ -474,7 +478,7 @@ pub fn running() -> Vec<Instance> {
 }
 
 /// The running instances and the defaults files, side by side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SaslauthdFacts {
     pub running: Vec<Instance>,
     pub defaults: Vec<DefaultsFile>,
@@ -487,7 +491,7 @@ pub struct SaslauthdFacts {
 }
 
 /// A defaults file and the instance that serves its socket directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pair {
     pub defaults: PathBuf,
     /// Index into [`SaslauthdFacts::running`]; `None`: no running saslauthd uses that run
