@@ -190,9 +190,9 @@ pub async fn run(
 }
 
 /// A host check that found a fault explains the live checks it lists under `explains` when
-/// they failed or could not finish: each effect names it (`caused by ID: ...`), and a cause
-/// that was only a warning becomes a failure, because the live failure proves it breaks the
-/// server. Linking results that were linked already changes nothing.
+/// they failed or could not finish: each effect names it (`caused by ID: ...`; a cause that is
+/// only a warning as `perhaps caused by ID (a warning): ...`, and it stays a warning). Linking
+/// results that were linked already changes nothing.
 pub fn link_causes(checks: &[Check], results: &mut [CheckResult]) {
     let index: HashMap<String, usize> = results
         .iter()
@@ -206,7 +206,6 @@ pub fn link_causes(checks: &[Check], results: &mut [CheckResult]) {
         if !matches!(results[ci].verdict.status, Status::Fail | Status::Warn) {
             continue;
         }
-        let mut confirmed_by = Vec::new();
         for e in &c.explains {
             let Some(&ei) = index.get(e) else { continue };
             let effect = results[ei].verdict.status;
@@ -228,19 +227,9 @@ pub fn link_causes(checks: &[Check], results: &mut [CheckResult]) {
                 v.message = format!("{}; {}", v.message, cause.describe());
                 v.caused_by.push(cause);
             }
-            if effect == Status::Fail {
-                confirmed_by.push(e.clone());
-            }
         }
-        let v = &mut results[ci].verdict;
-        if v.status == Status::Warn && !confirmed_by.is_empty() {
-            v.status = Status::Fail;
-            v.message = format!(
-                "{} (confirmed: {} failed because of it)",
-                v.message,
-                confirmed_by.join(", ")
-            );
-        }
+        // A warning stays a warning: the live failure may have another reason (a SHA-1
+        // signature does not make STARTTLS fail), so it is offered as a possible cause only.
     }
 }
 
@@ -406,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn a_host_finding_explains_a_live_failure_and_is_confirmed_by_it() {
+    fn a_host_finding_explains_a_live_failure_and_a_warning_stays_a_warning() {
         let cause = format!(
             "id = \"smtp.a\"\nrequirement = \"T1\"\ntitle = \"t\"\nscope = \"local\"\nexplains = [\"smtp.banner\"]\n[probe]\nkind = \"banner\"\n{DOC}"
         );
@@ -426,21 +415,15 @@ mod tests {
         link_causes(&checks, &mut results);
         assert_eq!(
             results[0].verdict.status,
-            Status::Fail,
-            "confirmed by the live failure"
-        );
-        assert!(
-            results[0]
-                .verdict
-                .message
-                .contains("confirmed: smtp.banner")
+            Status::Warn,
+            "a warning is not promoted by a failure that may have another reason"
         );
         assert_eq!(results[1].verdict.caused_by.len(), 1);
         assert!(
             results[1]
                 .verdict
                 .message
-                .contains("caused by smtp.a: the key is 0644"),
+                .contains("perhaps caused by smtp.a (a warning): the key is 0644"),
             "{}",
             results[1].verdict.message
         );

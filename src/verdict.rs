@@ -60,9 +60,15 @@ pub enum Cause {
 }
 
 impl Cause {
-    /// "caused by ID: message" / "Postfix logged: line".
+    /// "caused by ID: message" (a warning: "perhaps caused by ID (a warning): message") /
+    /// "the server logged: line".
     pub fn describe(&self) -> String {
         match self {
+            Cause::Check {
+                check,
+                status: Status::Warn,
+                message,
+            } => format!("perhaps caused by {check} (a warning): {message}"),
             Cause::Check { check, message, .. } => format!("caused by {check}: {message}"),
             Cause::Log { line } => format!("the server logged: {line}"),
         }

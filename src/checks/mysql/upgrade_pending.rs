@@ -132,8 +132,13 @@ impl Kind for UpgradePending {
         };
         let recorded = o.info_version.as_deref().unwrap_or("");
         if major_minor(recorded) != major_minor(server) {
+            let says = if recorded.trim().is_empty() {
+                "records no version".to_string()
+            } else {
+                format!("says {recorded}")
+            };
             return Verdict::warn(format!(
-                "{} says {recorded}, {which} is {server}: the system tables were not upgraded to MariaDB {} (mariadb-upgrade --check-if-upgrade-is-needed would say so)",
+                "{} {says}, {which} is {server}: the system tables were not upgraded to MariaDB {} (mariadb-upgrade --check-if-upgrade-is-needed would say so)",
                 file.display(),
                 major_minor(server)
             ))
