@@ -658,22 +658,44 @@ pub fn system_hostname() -> String {
 
 /// Where Postfix's configuration lives: the explicit setting, else `postconf -h
 /// config_directory` (read-only), else /etc/postfix.
+/// postconf gets this long to name the directory (it answers in milliseconds).
+const FIND_CONFIG_DIR_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn find_config_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
-    let out = std::process::Command::new("postconf")
+    postconf_config_directory(FIND_CONFIG_DIR_LIMIT).unwrap_or_else(|| PathBuf::from("/etc/postfix"))
+}
+
+/// `postconf -h config_directory`, killed after `limit`; `None` when it gives no directory.
+fn postconf_config_directory(limit: std::time::Duration) -> Option<PathBuf> {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new("postconf")
         .args(["-h", "config_directory"])
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .output();
-    if let Ok(o) = out {
-        let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        if o.status.success() && s.starts_with('/') {
-            return PathBuf::from(s);
+        .spawn()
+        .ok()?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
         }
-    }
-    PathBuf::from("/etc/postfix")
+    };
+    let mut out = String::new();
+    child.stdout.take()?.take(4096).read_to_string(&mut out).ok()?;
+    let s = out.trim();
+    (status.success() && s.starts_with('/')).then(|| PathBuf::from(s))
 }
 
 /// Map references (`type:path`) with an absolute path in a parameter value, e.g.
