@@ -135,3 +135,16 @@ pub fn mode_and_group(f: &ConfigFile) -> String {
         .map(|f| format!("{:04o} {}", f.mode, f.group.clone().unwrap_or_default()))
         .unwrap_or_default()
 }
+
+/// `v` with the first line of the server's log about one of `topics` (in that order of
+/// preference) quoted as its cause; `v` unchanged when the log says nothing about them.
+pub fn with_log(
+    v: Verdict,
+    log: Option<&crate::facts::maillog::LogExcerpt>,
+    topics: &[crate::facts::maillog::Topic],
+) -> Verdict {
+    match log.and_then(|l| l.first(topics)) {
+        Some(line) => v.with_log_cause(line),
+        None => v,
+    }
+}

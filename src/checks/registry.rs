@@ -64,6 +64,8 @@ crate::register_kinds![
     crate::checks::system::vmail_user::VmailUser,
     // queue
     crate::checks::queue::no_stuck_mail::NoStuckMail,
+    // log
+    crate::checks::log::server_log::ServerLog,
 ];
 
 /// The kind named `name` in `family`.

@@ -4,6 +4,7 @@
 
 pub mod diagnosis;
 pub mod hardening;
+pub mod maillog;
 pub mod upgrade;
 
 use std::net::IpAddr;
@@ -102,6 +103,8 @@ pub struct Facts {
     /// Issue 14's facts (facts/upgrade.rs).
     #[allow(dead_code)]
     pub(crate) upgrade: upgrade::Cells,
+    /// Issue 13's server log (facts/maillog.rs).
+    pub(crate) maillog: maillog::Cells,
 }
 
 impl Facts {
@@ -136,6 +139,7 @@ impl Facts {
             diagnosis: Default::default(),
             hardening: Default::default(),
             upgrade: Default::default(),
+            maillog: Default::default(),
         }
     }
 

@@ -665,7 +665,8 @@ pub fn find_config_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
-    postconf_config_directory(FIND_CONFIG_DIR_LIMIT).unwrap_or_else(|| PathBuf::from("/etc/postfix"))
+    postconf_config_directory(FIND_CONFIG_DIR_LIMIT)
+        .unwrap_or_else(|| PathBuf::from("/etc/postfix"))
 }
 
 /// `postconf -h config_directory`, killed after `limit`; `None` when it gives no directory.
@@ -693,7 +694,12 @@ fn postconf_config_directory(limit: std::time::Duration) -> Option<PathBuf> {
         }
     };
     let mut out = String::new();
-    child.stdout.take()?.take(4096).read_to_string(&mut out).ok()?;
+    child
+        .stdout
+        .take()?
+        .take(4096)
+        .read_to_string(&mut out)
+        .ok()?;
     let s = out.trim();
     (status.success() && s.starts_with('/')).then(|| PathBuf::from(s))
 }

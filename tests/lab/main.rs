@@ -10,6 +10,7 @@ mod delivery;
 mod foundation;
 mod hardening;
 mod hostfacts;
+mod logcause;
 mod machine;
 mod maillog;
 mod mysql;
