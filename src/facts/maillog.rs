@@ -184,6 +184,19 @@ impl Facts {
         excerpt
     }
 
+    /// The run's SMTP sessions (already made; none is opened here) that got no greeting: the
+    /// ports a throttled smtpd serves.
+    pub fn sessions_not_greeted(&self) -> Vec<String> {
+        [self.smtp.get(), self.submission.get()]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                s.not_greeted()
+                    .map(|why| format!("port {} ({why})", s.port))
+            })
+            .collect()
+    }
+
     async fn maillog_started(&self) -> Result<Arc<Start>, LogExcerpt> {
         match self.maillog.start.get() {
             Some(Some(s)) => Ok(s.clone()),

@@ -51,6 +51,8 @@ pub struct Observation {
     pub fatal: Vec<String>,
     /// `warning:`/`error:` lines of Postfix and saslauthd's/PAM's lines, with their topic.
     pub problems: LogExcerpt,
+    /// The run's SMTP sessions that got no greeting (the ports a throttled service serves).
+    pub not_greeted: Vec<String>,
 }
 
 /// T38 from the log: the kind.
@@ -107,6 +109,7 @@ impl Kind for ServerLog {
             throttled,
             fatal,
             problems,
+            not_greeted: facts.sessions_not_greeted(),
         })
     }
 
@@ -130,8 +133,13 @@ impl Kind for ServerLog {
             } else {
                 String::new()
             };
+            let ports = if o.not_greeted.is_empty() {
+                String::new()
+            } else {
+                format!("; the run got no greeting on {}", o.not_greeted.join(", "))
+            };
             return Verdict::fail(format!(
-                "master(8) stopped starting {who}: it exits at start (bad command startup -- throttling){more}"
+                "master(8) stopped starting {who}: it exits at start (bad command startup -- throttling){more}{ports}"
             ))
             .with_log_cause(why)
             .with_fix("fix what the fatal line names, then `postfix stop; postfix start` (master keeps a throttled service stopped for about 60 s, and `postfix reload` does not clear it)");
