@@ -408,13 +408,6 @@ mod tests {
             e.unavailable.as_deref(),
             Some("needs root to read /var/log/mail.log")
         );
-        let v = crate::checks::judge::with_log(
-            crate::verdict::Verdict::fail("x"),
-            Some(&e),
-            &[Topic::Tls],
-        );
-        assert_eq!(v.message, "x");
-        assert!(v.caused_by.is_empty());
     }
 
     #[test]
