@@ -162,6 +162,8 @@ pub async fn run_host(plan: &Plan, facts: Arc<Facts>, sink: EventSink) -> (RunRe
     let started = crate::clock::now();
     let t0 = Instant::now();
     let abilities = Abilities::of(&facts);
+    // Where the server's log stands now: checks quote what it logs from here on.
+    facts.maillog_start().await;
     let results = runner::run(
         plan.checks.clone(),
         Source::Live(facts.clone()),

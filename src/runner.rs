@@ -149,18 +149,29 @@ pub async fn run(
     let run_start = Instant::now();
     let run_deadline = budget.map(|b| run_start + b);
     let mut futures: HashMap<String, SharedResult> = HashMap::new();
-    for check in crate::catalogue::topological(&checks) {
+    // Checks marked `last` start after all the others (they read what the run did).
+    let order = crate::catalogue::topological(&checks);
+    let (first, last): (Vec<&Check>, Vec<&Check>) = order.into_iter().partition(|c| !c.last);
+    let mut before_last: Vec<SharedResult> = Vec::new();
+    for check in first.into_iter().chain(last) {
         let deps: Vec<(String, SharedResult)> = check
             .needs
             .iter()
             .filter_map(|n| futures.get(n).map(|f| (n.clone(), f.clone())))
             .collect();
+        let wait_for: Vec<SharedResult> = if check.last {
+            before_last.clone()
+        } else {
+            Vec::new()
+        };
         let source = source.clone();
         let sink = sink.clone();
         let check = check.clone();
+        let check_is_last = check.last;
         let id = check.id.clone();
         let host = host.clone();
         let fut = async move {
+            futures::future::join_all(wait_for).await;
             // A check that cannot run here says so itself, rather than naming a dependency
             // that was skipped for the same reason.
             let result = if let Some(reason) = precondition(&check, abilities, &host) {
@@ -177,6 +188,9 @@ pub async fn run(
         }
         .boxed()
         .shared();
+        if !check_is_last {
+            before_last.push(fut.clone());
+        }
         futures.insert(id, fut);
     }
     let all = checks.iter().map(|c| futures[&c.id].clone());

@@ -130,6 +130,31 @@ proptest! {
     }
 
     #[test]
+    fn derived_defaults_that_refer_back_terminate(
+        refs in prop::collection::vec((0usize..6, prop::collection::vec(0usize..6, 0..4), any::<bool>()), 0..6),
+        dotted in any::<bool>(),
+    ) {
+        count();
+        // myhostname and mydomain have defaults derived from each other; any web of references
+        // among them and the parameters whose defaults name them must expand, not overflow.
+        const NAMES: [&str; 6] = ["myhostname", "mydomain", "mydestination", "myorigin", "smtpd_banner", "relay_domains"];
+        let mut text = String::new();
+        for (name, to, braced) in &refs {
+            let value: Vec<String> = to
+                .iter()
+                .map(|t| if *braced { format!("${{{}?{{x.${}}}}}", NAMES[*t], NAMES[*t]) } else { format!("${}", NAMES[*t]) })
+                .collect();
+            text.push_str(&format!("{} = {}\n", NAMES[*name], value.join(" ")));
+        }
+        let host = if dotted { "vm.example.org" } else { "vm" };
+        let m = probe::postfix::MainCf::parse(Path::new("main.cf"), &text, host);
+        for n in NAMES {
+            prop_assert!(m.get(n).len() < 1_000_000);
+            let _ = m.raw_or_default(n);
+        }
+    }
+
+    #[test]
     fn map_and_table_files(text in config_text()) {
         count();
         let map = probe::maps::MysqlMap::parse(Path::new("m.cf"), &text);

@@ -58,6 +58,9 @@ pub struct Check {
     pub needs: Vec<String>,
     /// Live checks whose failure this check's finding explains (`caused by` links).
     pub explains: Vec<String>,
+    /// Runs after every other selected check has finished, whatever their status (TOML
+    /// `last = true`): it reads what the whole run did.
+    pub last: bool,
     pub scope: Scope,
     pub requires: Vec<Requirement>,
     pub timeout: Duration,

@@ -18,6 +18,10 @@ pub(super) struct RawCheck {
     /// Live checks whose failure this check's finding explains.
     #[serde(default)]
     explains: Vec<String>,
+    /// Runs after every other selected check has finished, whatever their status (it reads
+    /// what the run did, e.g. the server's log).
+    #[serde(default)]
+    last: bool,
     scope: Scope,
     #[serde(default)]
     requires: Vec<Requirement>,
@@ -65,6 +69,7 @@ impl RawCheck {
             title: self.title,
             needs: self.needs,
             explains: self.explains,
+            last: self.last,
             scope: self.scope,
             requires: self.requires,
             timeout,

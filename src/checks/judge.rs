@@ -297,6 +297,15 @@ pub fn refused_access(r: &crate::probe::access::AccessReport, message: String) -
     };
     match access_fix(r) {
         Some(f) => v.with_fix(f),
+/// `v` with the first line of the server's log about one of `topics` (in that order of
+/// preference) quoted as its cause; `v` unchanged when the log says nothing about them.
+pub fn with_log(
+    v: Verdict,
+    log: Option<&crate::facts::maillog::LogExcerpt>,
+    topics: &[crate::facts::maillog::Topic],
+) -> Verdict {
+    match log.and_then(|l| l.first(topics)) {
+        Some(line) => v.with_log_cause(line),
         None => v,
     }
 }

@@ -79,6 +79,8 @@ crate::register_kinds![
     // queue
     crate::checks::queue::no_stuck_mail::NoStuckMail,
     crate::checks::queue::queue_access::QueueAccess,
+    // log
+    crate::checks::log::server_log::ServerLog,
 ];
 
 /// The kind named `name` in `family`.

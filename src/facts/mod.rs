@@ -5,6 +5,7 @@
 pub mod diagnosis;
 pub mod hardening;
 pub mod remote;
+pub mod maillog;
 pub mod upgrade;
 
 use std::net::IpAddr;
@@ -105,6 +106,8 @@ pub struct Facts {
     pub(crate) upgrade: upgrade::Cells,
     /// Issue 16's facts (facts/remote.rs).
     pub(crate) remote: remote::Cells,
+    /// Issue 13's server log (facts/maillog.rs).
+    pub(crate) maillog: maillog::Cells,
 }
 
 impl Facts {
@@ -140,6 +143,7 @@ impl Facts {
             hardening: Default::default(),
             upgrade: Default::default(),
             remote: Default::default(),
+            maillog: Default::default(),
         }
     }
 

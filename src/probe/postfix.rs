@@ -94,6 +94,28 @@ pub fn known_defaults() -> impl Iterator<Item = (&'static str, &'static str)> {
 const MAX_EXPANSION: usize = 64 * 1024;
 /// Most `$name` lookups in one expansion; a real main.cf needs a few dozen.
 const MAX_LOOKUPS: usize = 2_000;
+/// Most parameters being expanded inside each other at once.
+const MAX_NESTING: usize = 64;
+
+/// The state of one expansion: what is left of the lookup budget, and the parameters being
+/// expanded (a reference to one of them is a loop).
+struct Expansion {
+    budget: usize,
+    in_progress: Vec<String>,
+}
+
+impl Expansion {
+    fn new() -> Self {
+        Expansion {
+            budget: MAX_LOOKUPS,
+            in_progress: Vec::new(),
+        }
+    }
+
+    fn is_in_progress(&self, name: &str) -> bool {
+        self.in_progress.iter().any(|n| n == name)
+    }
+}
 
 /// One `name = value` line of main.cf, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +198,15 @@ impl MainCf {
 
     /// The unexpanded value: as written, else Postfix's default.
     pub fn raw_or_default(&self, name: &str) -> String {
+        let mut cx = Expansion::new();
+        cx.in_progress.push(name.to_string());
+        self.raw_or_default_in(name, &mut cx)
+    }
+
+    /// `raw_or_default` inside an expansion: a default derived from another parameter
+    /// (`myhostname` from `mydomain` and back) sees a parameter already being expanded as
+    /// empty, as `postconf -x` does (`myhostname = $mydomain` gives both `localdomain`).
+    fn raw_or_default_in(&self, name: &str, cx: &mut Expansion) -> String {
         if let Some(v) = self.raw(name) {
             return v.to_string();
         }
@@ -188,13 +219,13 @@ impl MainCf {
                     return host;
                 }
                 let domain = match self.raw("mydomain") {
-                    Some(d) => self.expand(d, 1),
+                    Some(d) => self.expand_in(d, 1, cx),
                     None => "localdomain".to_string(),
                 };
                 format!("{host}.{domain}")
             }
             // check_mydomainname(): what follows the first dot of myhostname.
-            "mydomain" => match self.get("myhostname").split_once('.') {
+            "mydomain" => match self.get_at("myhostname", 0, cx).split_once('.') {
                 Some((_, d)) if !d.is_empty() => d.to_string(),
                 _ => "localdomain".to_string(),
             },
@@ -208,18 +239,21 @@ impl MainCf {
 
     /// The value Postfix uses: as written or default, with `$name` expanded.
     pub fn get(&self, name: &str) -> String {
-        self.expand(&self.raw_or_default(name), 0)
+        let mut cx = Expansion::new();
+        self.get_at(name, 0, &mut cx)
     }
 
     /// Expands `$name`, `${name}`, `$(name)`, `${name?text}`, `${name:text}`,
     /// `${name?{text}:{text}}` and the relational form `${{a} op {b} ? {t} : {f}}` (op one of
     /// `== != < <= > >=`, numeric, or `==level <level ...`, compatibility levels) in `value`.
+    /// A parameter that refers back to itself, directly or through defaults, expands to empty
+    /// there instead of looping.
     pub fn expand(&self, value: &str, depth: usize) -> String {
-        let mut budget = MAX_LOOKUPS;
-        self.expand_in(value, depth, &mut budget)
+        let mut cx = Expansion::new();
+        self.expand_in(value, depth, &mut cx)
     }
 
-    fn expand_in(&self, value: &str, depth: usize, budget: &mut usize) -> String {
+    fn expand_in(&self, value: &str, depth: usize, cx: &mut Expansion) -> String {
         if depth > 20 {
             return value.to_string(); // a loop of $references; Postfix gives up too
         }
@@ -260,7 +294,7 @@ impl MainCf {
                     j += 1;
                 }
                 let inner: String = chars[i + 2..j.min(chars.len())].iter().collect();
-                out.push_str(&self.expand_braced(&inner, depth, budget));
+                out.push_str(&self.expand_braced(&inner, depth, cx));
                 i = j + 1;
             } else if next.is_ascii_alphanumeric() || next == '_' {
                 let mut j = i + 1;
@@ -268,7 +302,7 @@ impl MainCf {
                     j += 1;
                 }
                 let name: String = chars[i + 1..j].iter().collect();
-                out.push_str(&self.get_at(&name, depth, budget));
+                out.push_str(&self.get_at(&name, depth, cx));
                 i = j;
             } else {
                 out.push(c);
@@ -278,19 +312,22 @@ impl MainCf {
         out
     }
 
-    fn expand_braced(&self, inner: &str, depth: usize, budget: &mut usize) -> String {
+    fn expand_braced(&self, inner: &str, depth: usize, cx: &mut Expansion) -> String {
         if inner.trim_start().starts_with('{') {
-            return self
-                .expand_relational(inner, depth, budget)
-                .unwrap_or_default();
+            return self.expand_relational(inner, depth, cx).unwrap_or_default();
         }
         let Some(p) = inner.find(['?', ':']) else {
-            return self.get_at(inner.trim(), depth, budget);
+            return self.get_at(inner.trim(), depth, cx);
         };
         let name = inner[..p].trim();
         let rest = &inner[p + 1..];
         // mac_expand tests the looked-up value before it is expanded.
-        let set = !self.raw_or_default(name).is_empty();
+        let set = !cx.is_in_progress(name) && {
+            cx.in_progress.push(name.to_string());
+            let v = self.raw_or_default_in(name, cx);
+            cx.in_progress.pop();
+            !v.is_empty()
+        };
         let (when_set, when_unset) = if inner.as_bytes()[p] == b'?' {
             // `${name?text}`, `${name?{text}}` or `${name?{t}:{f}}`.
             match take_group(rest.trim_start()) {
@@ -309,11 +346,11 @@ impl MainCf {
             (None, Some(f))
         };
         let chosen = if set { when_set } else { when_unset };
-        chosen.map_or_else(String::new, |t| self.expand_in(t, depth + 1, budget))
+        chosen.map_or_else(String::new, |t| self.expand_in(t, depth + 1, cx))
     }
 
     /// `{a} op {b} ? {t} : {f}` (either branch optional); `None` when it does not parse.
-    fn expand_relational(&self, inner: &str, depth: usize, budget: &mut usize) -> Option<String> {
+    fn expand_relational(&self, inner: &str, depth: usize, cx: &mut Expansion) -> Option<String> {
         let (a, rest) = take_group(inner.trim_start())?;
         let rest = rest.trim_start();
         const OPS: [&str; 12] = [
@@ -322,8 +359,8 @@ impl MainCf {
         ];
         let op = OPS.iter().find(|op| rest.starts_with(**op))?;
         let (b, rest) = take_group(rest[op.len()..].trim_start())?;
-        let a = self.expand_in(a.trim(), depth + 1, budget);
-        let b = self.expand_in(b.trim(), depth + 1, budget);
+        let a = self.expand_in(a.trim(), depth + 1, cx);
+        let b = self.expand_in(b.trim(), depth + 1, cx);
         let ord = if let Some(op) = op.strip_suffix("level") {
             compare_levels(&a, &b).map(|o| (op, o))
         } else if *op == "==" || *op == "!=" {
@@ -355,17 +392,21 @@ impl MainCf {
             when_false = Some(f);
         }
         let chosen = if truth { when_true } else { when_false };
-        Some(chosen.map_or_else(String::new, |t| self.expand_in(t.trim(), depth + 1, budget)))
+        Some(chosen.map_or_else(String::new, |t| self.expand_in(t.trim(), depth + 1, cx)))
     }
 
-    fn get_at(&self, name: &str, depth: usize, budget: &mut usize) -> String {
+    fn get_at(&self, name: &str, depth: usize, cx: &mut Expansion) -> String {
         // Every `$name` costs one lookup: a reference loop (`a = $a $a`) runs out of them
         // instead of doubling 20 times.
-        if *budget == 0 {
+        if cx.budget == 0 || cx.is_in_progress(name) || cx.in_progress.len() >= MAX_NESTING {
             return String::new();
         }
-        *budget -= 1;
-        self.expand_in(&self.raw_or_default(name), depth + 1, budget)
+        cx.budget -= 1;
+        cx.in_progress.push(name.to_string());
+        let raw = self.raw_or_default_in(name, cx);
+        let v = self.expand_in(&raw, depth + 1, cx);
+        cx.in_progress.pop();
+        v
     }
 
     /// A list-valued parameter split on commas and whitespace, as Postfix does.
@@ -468,6 +509,19 @@ impl MasterService {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The `-o` overrides that take effect: each name once, with its last value (as
+    /// `postconf -P` prints them), in the order the names first appear.
+    pub fn effective_overrides(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for (n, v) in &self.overrides {
+            match out.iter_mut().find(|(m, _)| *m == n.as_str()) {
+                Some(slot) => slot.1 = v.as_str(),
+                None => out.push((n.as_str(), v.as_str())),
+            }
+        }
+        out
     }
 }
 
@@ -604,22 +658,50 @@ pub fn system_hostname() -> String {
 
 /// Where Postfix's configuration lives: the explicit setting, else `postconf -h
 /// config_directory` (read-only), else /etc/postfix.
+/// postconf gets this long to name the directory (it answers in milliseconds).
+const FIND_CONFIG_DIR_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn find_config_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
-    let out = std::process::Command::new("postconf")
+    postconf_config_directory(FIND_CONFIG_DIR_LIMIT)
+        .unwrap_or_else(|| PathBuf::from("/etc/postfix"))
+}
+
+/// `postconf -h config_directory`, killed after `limit`; `None` when it gives no directory.
+fn postconf_config_directory(limit: std::time::Duration) -> Option<PathBuf> {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new("postconf")
         .args(["-h", "config_directory"])
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .output();
-    if let Ok(o) = out {
-        let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        if o.status.success() && s.starts_with('/') {
-            return PathBuf::from(s);
+        .spawn()
+        .ok()?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
         }
-    }
-    PathBuf::from("/etc/postfix")
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()?
+        .take(4096)
+        .read_to_string(&mut out)
+        .ok()?;
+    let s = out.trim();
+    (status.success() && s.starts_with('/')).then(|| PathBuf::from(s))
 }
 
 /// Map references (`type:path`) with an absolute path in a parameter value, e.g.
@@ -754,6 +836,54 @@ mod tests {
             Some("permit_sasl_authenticated,reject")
         );
         assert_eq!(s.line, 3);
+    }
+
+    #[test]
+    fn defaults_that_refer_back_do_not_loop() {
+        // Found on real configs: `myhostname = $mydomain` with mydomain unset overflowed the
+        // stack (mydomain's default is derived from myhostname). `postconf -xh` gives both
+        // `localdomain` here, and `vm.` for the other direction on a host named `vm`.
+        let bare = |text: &str| MainCf::parse(Path::new("main.cf"), text, "vm");
+        let m = bare("myhostname = $mydomain\n");
+        assert_eq!(m.get("myhostname"), "localdomain");
+        assert_eq!(m.get("mydomain"), "localdomain");
+        assert_eq!(
+            m.get("mydestination"),
+            "localdomain, localhost.localdomain, localhost"
+        );
+        assert_eq!(m.raw_or_default("mydomain"), "localdomain");
+        let m = bare("mydomain = $myhostname\n");
+        assert_eq!(m.get("myhostname"), "vm.");
+        assert_eq!(m.get("mydomain"), "vm.");
+        // With a dotted system name nothing is derived from mydomain.
+        let m = main_cf("myhostname = $mydomain\n");
+        assert_eq!(m.get("mydomain"), "localdomain");
+        // Both set, each naming the other (Postfix: "unreasonable macro call nesting"):
+        // empty, not a crash.
+        let m = bare("myhostname = $mydomain\nmydomain = ${myhostname?x}$myhostname\n");
+        assert_eq!(m.get("myhostname"), "");
+        let _ = m.get("smtpd_banner");
+        // A parameter that names itself through a conditional.
+        let m = bare("a = ${a?{$a}:{x}} $b\nb = $(a)\n");
+        assert_eq!(m.get("a"), "x ");
+    }
+
+    #[test]
+    fn last_override_of_a_name_wins() {
+        let text = "submission inet n - y - - smtpd\n  -o smtpd_tls_security_level=none\n  -o smtpd_sasl_auth_enable=yes\n  -o smtpd_tls_security_level=encrypt\n";
+        let m = MasterCf::parse(Path::new("master.cf"), text);
+        let s = m.service("submission", "inet").expect("submission");
+        assert_eq!(
+            s.effective_overrides(),
+            vec![
+                ("smtpd_tls_security_level", "encrypt"),
+                ("smtpd_sasl_auth_enable", "yes")
+            ]
+        );
+        assert_eq!(
+            s.override_value("smtpd_tls_security_level"),
+            Some("encrypt")
+        );
     }
 
     #[test]

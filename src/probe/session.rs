@@ -313,6 +313,9 @@ pub struct PortSession {
     pub port: u16,
     /// `host:port` connected to.
     pub addr: String,
+    /// This end of the connection (`ip:port`), as the server logs the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     /// The greeting, or why there was none (refused, timeout, 421...).
     pub banner: Step,
     pub ehlo: Option<Step>,
@@ -390,6 +393,9 @@ impl SetupFailure {
 pub struct LoginSession {
     pub port: u16,
     pub addr: String,
+    /// This end of the connection (`ip:port`), as the server logs the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     pub setup_failure: Option<SetupFailure>,
     /// AUTH mechanisms in the EHLO after STARTTLS.
     pub mechanisms: Vec<String>,
@@ -509,6 +515,7 @@ pub async fn port_session(
             return s;
         }
     };
+    s.local = client.local_addr().map(|a| a.to_string());
     s.banner = Step::reply(client.banner());
     if client.banner().code == 220 {
         s.converse(&mut client, &dial.server_name).await;
@@ -587,6 +594,13 @@ async fn mail_then_rset(c: &mut SmtpClient, params: &[String]) -> (Step, bool) {
     }
 }
 
+/// Where opening a session stopped: the step, the transcript, and this end's address.
+struct Opening {
+    failure: SetupFailure,
+    transcript: Vec<String>,
+    local: Option<String>,
+}
+
 /// Connects (from `source` when given), reads the greeting, EHLO, STARTTLS, EHLO again (when
 /// `tls`). On failure returns where it stopped and the transcript.
 async fn open(
@@ -594,7 +608,7 @@ async fn open(
     source: Option<IpAddr>,
     timeouts: Timeouts,
     tls: Option<&str>,
-) -> Result<SmtpClient, (SetupFailure, Vec<String>)> {
+) -> Result<SmtpClient, Opening> {
     let fail = |step: &str, outcome: Step| SetupFailure {
         step: step.to_string(),
         outcome,
@@ -611,10 +625,21 @@ async fn open(
             } else {
                 "banner"
             };
-            return Err((fail(step, Step::from_error(&e)), Vec::new()));
+            return Err(Opening {
+                failure: fail(step, Step::from_error(&e)),
+                transcript: Vec::new(),
+                local: None,
+            });
         }
     };
-    let stop = |c: SmtpClient, f: SetupFailure| async move { Err((f, c.quit().await.lines())) };
+    let stop = |c: SmtpClient, f: SetupFailure| async move {
+        let local = c.local_addr().map(|a| a.to_string());
+        Err(Opening {
+            failure: f,
+            transcript: c.quit().await.lines(),
+            local,
+        })
+    };
     if c.banner().code != 220 {
         let f = fail("banner", Step::reply(c.banner()));
         return stop(c, f).await;
@@ -652,6 +677,9 @@ async fn open(
 #[serde(default)]
 pub struct Sent {
     pub addr: String,
+    /// This end of the connection (`ip:port`), as the server logs the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     /// The reply to the end of DATA.
     pub reply: Option<Step>,
     /// Where the session stopped before DATA was answered.
@@ -686,12 +714,14 @@ pub async fn send_message(
     let tls = auth.map(|_| dial.server_name.as_str());
     let mut c = match open(addr, None, dial.timeouts, tls).await {
         Ok(c) => c,
-        Err((f, transcript)) => {
-            sent.failure = Some(f);
-            sent.transcript = transcript;
+        Err(o) => {
+            sent.failure = Some(o.failure);
+            sent.transcript = o.transcript;
+            sent.local = o.local;
             return sent;
         }
     };
+    sent.local = c.local_addr().map(|a| a.to_string());
     let outcome = transaction(&mut c, auth, sender, recipient, message).await;
     match outcome {
         Ok(reply) => sent.reply = Some(reply),
@@ -798,12 +828,14 @@ pub async fn login_session(
     s.addr = addr.to_string();
     let mut c = match open(addr, None, dial.timeouts, Some(&dial.server_name)).await {
         Ok(c) => c,
-        Err((f, transcript)) => {
-            s.setup_failure = Some(f);
-            s.transcript = transcript;
+        Err(o) => {
+            s.setup_failure = Some(o.failure);
+            s.transcript = o.transcript;
+            s.local = o.local;
             return Some(s);
         }
     };
+    s.local = c.local_addr().map(|a| a.to_string());
     s.mechanisms = c
         .capabilities()
         .map(Capabilities::auth_mechanisms)
@@ -975,23 +1007,23 @@ pub async fn relay_probe(setup: &RelaySetup) -> RelayProbe {
                 client = Some(c);
                 break;
             }
-            Err((f, transcript))
+            Err(o)
                 if source.is_some()
                     && matches!(
-                        f.outcome.error_kind(),
+                        o.failure.outcome.error_kind(),
                         Some(ErrorKind::Refused | ErrorKind::Unreachable)
                     ) =>
             {
                 let text = source.map(|s| s.to_string()).unwrap_or_default();
                 if let Some(c) = p.candidates.iter_mut().find(|c| c.address == text) {
-                    c.connect_problem = Some(f.describe());
+                    c.connect_problem = Some(o.failure.describe());
                 }
-                p.transcript = transcript;
+                p.transcript = o.transcript;
             }
-            Err((f, transcript)) => {
+            Err(o) => {
                 p.source = source.map(|s| s.to_string());
-                p.setup_failure = Some(f);
-                p.transcript = transcript;
+                p.setup_failure = Some(o.failure);
+                p.transcript = o.transcript;
                 return p;
             }
         }

@@ -11,6 +11,7 @@ mod foundation;
 mod hardening;
 mod host_causes;
 mod hostfacts;
+mod logcause;
 mod machine;
 mod maillog;
 mod mysql;

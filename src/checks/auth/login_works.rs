@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Mechanism;
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
+use crate::facts::maillog::{LogExcerpt, LogQuery, Topic};
 use crate::probe::session::{LoginSession, Purpose, Step};
 use crate::verdict::{Verdict, worst_of};
 
@@ -20,6 +21,9 @@ pub struct Spec {
 pub struct Observation {
     /// One session per mechanism.
     pub attempts: Vec<LoginSession>,
+    /// What the server logged (SASL, saslauthd, PAM), when a login did not work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogExcerpt>,
 }
 
 /// T30: the kind.
@@ -45,7 +49,21 @@ impl Kind for LoginWorks {
                 }
             }
         }
-        Ok(Observation { attempts })
+        let failed: Vec<&LoginSession> = attempts
+            .iter()
+            .filter(|a| !matches!(a.auth, Some(Step::Reply { code: 235, .. })))
+            .collect();
+        let log = if failed.is_empty() {
+            None
+        } else {
+            let q = LogQuery {
+                clients: failed.iter().filter_map(|a| a.local.clone()).collect(),
+                expect: vec![Topic::Sasl],
+                ..LogQuery::default()
+            };
+            Some(facts.maillog_excerpt(&q).await)
+        };
+        Ok(Observation { attempts, log })
     }
 
     fn judge(_spec: &Spec, o: &Observation) -> Verdict {
@@ -64,7 +82,12 @@ impl Kind for LoginWorks {
             first.addr,
             passed.join(" and ")
         );
-        let v = worst_of(findings, &pass);
+        let mut v = worst_of(findings, &pass);
+        if v.status != crate::verdict::Status::Pass
+            && let Some(line) = o.log.as_ref().and_then(sasl_cause)
+        {
+            v = v.with_log_cause(line);
+        }
         let _transcript: Vec<String> = if v.status == crate::verdict::Status::Pass {
             Vec::new()
         } else {
@@ -81,6 +104,21 @@ impl Kind for LoginWorks {
         };
         v
     }
+}
+
+/// The line that says why SASL refused: the Cyrus library's `SASL authentication failure:`
+/// (it names saslauthd's socket or answer), else saslauthd's or PAM's, else smtpd's.
+fn sasl_cause(log: &LogExcerpt) -> Option<&str> {
+    let mut lines = log.about(Topic::Sasl);
+    let all: Vec<&str> = lines.by_ref().collect();
+    all.iter()
+        .find(|l| l.contains("SASL authentication failure"))
+        .or_else(|| {
+            all.iter()
+                .find(|l| l.contains("saslauthd") || l.contains("pam_"))
+        })
+        .or_else(|| all.first())
+        .copied()
 }
 
 /// The verdict on one AUTH reply with the account's real password.

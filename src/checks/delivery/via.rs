@@ -7,8 +7,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::judge::with_log;
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
+use crate::facts::maillog::{LogExcerpt, LogQuery, Topic};
 use crate::probe::file::{FileKind, lstat};
 use crate::probe::maildir;
 use crate::probe::postfix::{StaticId, static_id};
@@ -56,6 +58,9 @@ pub struct Observation {
     /// What the mail queue says about the message, when it did not arrive.
     pub queue_note: Option<String>,
     pub deleted: bool,
+    /// What the server logged about the message or the session, when it was not delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogExcerpt>,
 }
 
 /// T18: the kind.
@@ -111,7 +116,22 @@ impl Kind for Via {
         };
         let accepted = sent.reply.as_ref().is_some_and(|r| r.is_positive());
         o.queue_id = sent.reply.as_ref().and_then(queue_id);
+        let local = sent.local.clone();
         o.sent = Some(sent);
+        let query = LogQuery {
+            queue_ids: o.queue_id.iter().cloned().collect(),
+            clients: local.into_iter().collect(),
+            addresses: vec![account.address.clone()],
+            message_ids: vec![msg.message_id.clone()],
+            expect: if accepted {
+                vec![Topic::Delivery]
+            } else {
+                vec![Topic::Reject, Topic::Sasl, Topic::Tls]
+            },
+        };
+        if !accepted {
+            o.log = Some(facts.maillog_excerpt(&query).await);
+        }
         if accepted {
             let limit = facts.settings.timeouts.delivery;
             match maildir::wait_for(&md.path, &msg.message_id, limit).await {
@@ -127,6 +147,7 @@ impl Kind for Via {
                     if let Some(q) = &o.queue_id {
                         o.queue_note = queue_note(q).await;
                     }
+                    o.log = Some(facts.maillog_excerpt(&query).await);
                 }
             }
         }
@@ -150,18 +171,27 @@ impl Kind for Via {
         let Some(sent) = &o.sent else {
             return Verdict::error("no test message was sent");
         };
+        let refused = &[Topic::Reject, Topic::Sasl, Topic::Tls, Topic::Lookup];
         let accepted = match (&sent.reply, &sent.failure) {
             (_, Some(f)) => {
-                return Verdict::fail(format!(
-                    "test mail via port {port} was not accepted: {}",
-                    f.describe()
-                ));
+                return with_log(
+                    Verdict::fail(format!(
+                        "test mail via port {port} was not accepted: {}",
+                        f.describe()
+                    )),
+                    o.log.as_ref(),
+                    refused,
+                );
             }
             (Some(r), None) if !r.is_positive() => {
-                return Verdict::fail(format!(
-                    "test mail via port {port} was not accepted: end of DATA refused: {}",
-                    r.describe()
-                ));
+                return with_log(
+                    Verdict::fail(format!(
+                        "test mail via port {port} was not accepted: end of DATA refused: {}",
+                        r.describe()
+                    )),
+                    o.log.as_ref(),
+                    refused,
+                );
             }
             (Some(r), None) => r.describe(),
             (None, None) => return Verdict::error("the test message got no reply"),
@@ -178,9 +208,13 @@ impl Kind for Via {
             } else {
                 format!(": {}", why.join("; "))
             };
-            return Verdict::fail(format!(
-                "accepted via port {port} ({accepted}) but not delivered to {dir}/new{why}"
-            ));
+            return with_log(
+                Verdict::fail(format!(
+                    "accepted via port {port} ({accepted}) but not delivered to {dir}/new{why}"
+                )),
+                o.log.as_ref(),
+                &[Topic::Delivery, Topic::Lookup, Topic::Fatal],
+            );
         };
         let mut problems = Vec::new();
         if let Some((u, g)) = o.owner

@@ -232,13 +232,14 @@ fn named_files(spec: &Spec, cfg: &PostfixConfig) -> Vec<ConfigFileRef> {
         })
         .collect();
     for svc in &cfg.master.services {
-        for (n, v) in &svc.overrides {
+        // A name given twice: only the last value counts (postconf -P).
+        for (n, v) in svc.effective_overrides() {
             params.push((
                 format!(
                     "master.cf line {}: {} {} -o {n}",
                     svc.line, svc.name, svc.kind
                 ),
-                n.clone(),
+                n.to_string(),
                 cfg.main.expand(v, 0),
             ));
         }

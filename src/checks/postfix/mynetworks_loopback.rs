@@ -33,7 +33,12 @@ pub struct ListFile {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Observation {
+    /// When main.cf does not set it, `effective` is what Postfix computes from
+    /// mynetworks_style and this machine's interfaces (`postconf -h mynetworks`).
     pub mynetworks: Param,
+    /// Why Postfix's computed value could not be had (main.cf does not set mynetworks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_problem: Option<String>,
     pub mynetworks_style: Param,
     #[serde(default)]
     pub files: Vec<ListFile>,
@@ -48,7 +53,15 @@ impl Kind for MynetworksLoopback {
 
     async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
-        let mynetworks = Param::read(&cfg.main, "mynetworks");
+        let mut mynetworks = Param::read(&cfg.main, "mynetworks");
+        let mut computed_problem = None;
+        if mynetworks.written.is_none() {
+            // The same value the relay probe picks its source address from.
+            match facts.mynetworks().await {
+                Ok(v) => mynetworks.effective = v,
+                Err(e) => computed_problem = Some(e),
+            }
+        }
         let files = mynetworks
             .list()
             .iter()
@@ -80,6 +93,7 @@ impl Kind for MynetworksLoopback {
             .collect();
         Ok(Observation {
             mynetworks,
+            computed_problem,
             mynetworks_style: Param::read(&cfg.main, "mynetworks_style"),
             files,
         })
@@ -90,6 +104,10 @@ impl Kind for MynetworksLoopback {
             let style = o.mynetworks_style.effective.trim().to_ascii_lowercase();
             let style_shown = o.mynetworks_style.shown();
             let fix = "postconf -e 'mynetworks = 127.0.0.0/8' && postfix reload";
+            let computed = o.mynetworks.list();
+            if o.computed_problem.is_none() && !computed.is_empty() {
+                return unset_verdict(&computed, &style, &style_shown).with_fix(fix);
+            }
             return match style.as_str() {
                 "host" => Verdict::warn(format!(
                     "mynetworks is not set, so {style_shown} lets this machine's own addresses relay, not only loopback; the tutorial sets mynetworks = 127.0.0.0/8"
@@ -150,6 +168,34 @@ impl Kind for MynetworksLoopback {
             ));
         }
         worst_of(findings, &format!("{shown}: loopback only"))
+    }
+}
+
+/// mynetworks not set in main.cf: judged on the list Postfix computes (`computed`).
+fn unset_verdict(computed: &[String], style: &str, style_shown: &str) -> Verdict {
+    let list = computed.join(" ");
+    let others: Vec<&str> = computed
+        .iter()
+        .filter(|e| classify_network(e) != NetClass::Loopback)
+        .map(String::as_str)
+        .collect();
+    if others.is_empty() {
+        return Verdict::pass(format!(
+            "mynetworks is not set; Postfix computes `{list}` from {style_shown} and this machine's interfaces: loopback only (until an interface is added; the tutorial sets mynetworks = 127.0.0.0/8)"
+        ));
+    }
+    let msg = format!(
+        "mynetworks is not set, so Postfix uses `{list}` (computed from {style_shown} and this machine's interfaces)"
+    );
+    match style {
+        "host" => Verdict::warn(format!(
+            "{msg}: this machine's own addresses {} relay without authentication, not only loopback",
+            others.join(" ")
+        )),
+        _ => Verdict::fail(format!(
+            "{msg}: every client in {} relays without authentication",
+            others.join(" ")
+        )),
     }
 }
 

@@ -3,8 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::judge::with_log;
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
+use crate::facts::maillog::{LogExcerpt, LogQuery, Topic};
 use crate::probe::session::{ErrorKind, PortSession, Service, Step};
 use crate::verdict::Verdict;
 
@@ -18,6 +20,9 @@ pub struct Spec {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Observation {
     pub session: PortSession,
+    /// What the server logged (its TLS errors), when STARTTLS did not work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogExcerpt>,
 }
 
 /// T29: the kind.
@@ -29,13 +34,30 @@ impl Kind for Starttls {
 
     async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let session = facts.port_session(spec.service).await;
+        let worked = matches!(session.starttls, Some(Step::Reply { code: 220, .. }));
+        let log = if worked || session.not_greeted().is_some() {
+            None
+        } else {
+            let q = LogQuery {
+                clients: session.local.iter().cloned().collect(),
+                expect: vec![Topic::Tls],
+                ..LogQuery::default()
+            };
+            Some(facts.maillog_excerpt(&q).await)
+        };
         Ok(Observation {
             session: (*session).clone(),
+            log,
         })
     }
 
     fn judge(_spec: &Spec, o: &Observation) -> Verdict {
-        starttls_verdict(&o.session)
+        let v = starttls_verdict(&o.session);
+        if v.status == crate::verdict::Status::Fail {
+            with_log(v, o.log.as_ref(), &[Topic::Tls, Topic::Fatal])
+        } else {
+            v
+        }
     }
 }
 

@@ -292,7 +292,7 @@ pub fn named_files(cfg: &PostfixConfig) -> Vec<(PathBuf, String, Option<String>,
         add_tables(&cfg.get(name), &format!("main.cf: {name}"));
     }
     for s in &cfg.master.services {
-        for (name, value) in &s.overrides {
+        for (name, value) in s.effective_overrides() {
             let v = cfg.main.expand(value, 0);
             add_tables(&v, &format!("master.cf: {}/{} -o {name}", s.name, s.kind));
         }

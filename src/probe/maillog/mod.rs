@@ -46,7 +46,7 @@ pub use parse::{
 };
 pub use read::{
     Cursor, Cut, Limits, Mark, Position, ReadOutcome, ReadStats, Rotation, SourceRead, Window,
-    read_window, take_cursor,
+    read_window, take_cursor, take_cursor_now,
 };
 pub use source::{
     Considered, Discovery, FoundBy, LogSettings, LogSource, Outcome, SourceKind, discover,

@@ -194,6 +194,28 @@ pub async fn take_cursor(discovery: &Discovery, limits: &Limits) -> Cursor {
     Cursor { taken_at, marks }
 }
 
+/// Takes the cursor without running anything: files by stat(2); the journal by the time only
+/// (read later with `--since`, so lines of the same second before the cursor may be included).
+/// For a caller that is not in an async context when the run starts.
+pub fn take_cursor_now(discovery: &Discovery) -> Cursor {
+    let taken_at = now_epoch();
+    let marks = discovery
+        .sources
+        .iter()
+        .map(|source| Mark {
+            source: source.clone(),
+            position: match &source.kind {
+                SourceKind::File { path } => file_position(path),
+                SourceKind::Journal { .. } => Position::Journal {
+                    cursor: None,
+                    since_epoch: taken_at,
+                },
+            },
+        })
+        .collect();
+    Cursor { taken_at, marks }
+}
+
 fn now_epoch() -> u64 {
     crate::clock::now()
         .duration_since(std::time::UNIX_EPOCH)

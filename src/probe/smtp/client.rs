@@ -27,6 +27,8 @@ pub struct SmtpClient {
     stream: Stream,
     buf: ReadBuffer,
     peer: SocketAddr,
+    /// This end of the connection (the server logs it as the client).
+    local: Option<SocketAddr>,
     timeouts: Timeouts,
     banner: Reply,
     caps: Option<Capabilities>,
@@ -115,14 +117,16 @@ impl SmtpClient {
         early: Option<Send<'_>>,
     ) -> Result<SmtpClient, SmtpError> {
         let mut transcript = Transcript::new(started);
-        match tcp.local_addr() {
-            Ok(local) => transcript.note(format!("connected to {peer} from {local}")),
-            Err(_) => transcript.note(format!("connected to {peer}")),
+        let local = tcp.local_addr().ok();
+        match local {
+            Some(local) => transcript.note(format!("connected to {peer} from {local}")),
+            None => transcript.note(format!("connected to {peer}")),
         }
         let mut client = SmtpClient {
             stream: Stream::Plain(tcp),
             buf: ReadBuffer::default(),
             peer,
+            local,
             timeouts,
             banner: Reply {
                 code: 0,
@@ -149,6 +153,11 @@ impl SmtpClient {
     /// The server this session talks to.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// This end of the connection, as the server sees the client (its log names it).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// Sends EHLO; on 250 stores the capabilities, otherwise clears them. Returns the reply
