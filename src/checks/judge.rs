@@ -297,6 +297,10 @@ pub fn refused_access(r: &crate::probe::access::AccessReport, message: String) -
     };
     match access_fix(r) {
         Some(f) => v.with_fix(f),
+        None => v,
+    }
+}
+
 /// `v` with the first line of the server's log about one of `topics` (in that order of
 /// preference) quoted as its cause; `v` unchanged when the log says nothing about them.
 pub fn with_log(
