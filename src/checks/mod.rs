@@ -11,6 +11,7 @@ pub mod values;
 pub mod auth;
 pub mod delivery;
 pub mod fs;
+pub mod hardening;
 pub mod mysql;
 pub mod postfix;
 pub mod queue;

@@ -64,6 +64,15 @@ crate::register_kinds![
     crate::checks::system::vmail_user::VmailUser,
     // queue
     crate::checks::queue::no_stuck_mail::NoStuckMail,
+    // hardening
+    crate::checks::hardening::smuggling::Smuggling,
+    crate::checks::hardening::starttls_injection::StarttlsInjection,
+    crate::checks::hardening::pipelining::Pipelining,
+    crate::checks::hardening::vrfy::Vrfy,
+    crate::checks::hardening::auth_before_tls::AuthBeforeTls,
+    crate::checks::hardening::tls_floor::TlsFloor,
+    crate::checks::hardening::certificate_algorithms::CertificateAlgorithms,
+    crate::checks::hardening::relay_tricks::RelayTricks,
 ];
 
 /// The kind named `name` in `family`.
