@@ -153,7 +153,7 @@ fn save_slot() -> Option<PathBuf> {
     Some(dir.join(format!("{test}-{n:03}")))
 }
 
-fn save_args() -> Vec<String> {
+pub(crate) fn save_args() -> Vec<String> {
     match save_slot() {
         Some(slot) => {
             LAST_SLOT.with(|s| *s.borrow_mut() = Some(slot.clone()));
@@ -167,7 +167,7 @@ thread_local! {
     static LAST_SLOT: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
 }
 
-fn save_report(stdout: &str) {
+pub(crate) fn save_report(stdout: &str) {
     if let Some(slot) = LAST_SLOT.with(|s| s.borrow_mut().take()) {
         let _ = std::fs::create_dir_all(slot.parent().unwrap_or(Path::new("/")));
         let _ = std::fs::write(slot.with_extension("json"), stdout);
