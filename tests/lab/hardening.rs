@@ -686,7 +686,13 @@ fn fix(out: &lab::RunOutput, id: &str) -> String {
 /// Files under the vmail tree and the Postfix queue that hold `token` (a run's test mail).
 fn files_with(token: &str) -> Vec<String> {
     let out = lab::command("grep")
-        .args(["-rlF", "--devices=skip", token, "/home/vmail", "/var/spool/postfix"])
+        .args([
+            "-rlF",
+            "--devices=skip",
+            token,
+            "/home/vmail",
+            "/var/spool/postfix",
+        ])
         .output()
         .expect("grep");
     String::from_utf8_lossy(&out.stdout)
@@ -700,12 +706,18 @@ fn files_with(token: &str) -> Vec<String> {
 fn smuggled_mail_only_in_the_account(g: &LabGuard, out: &lab::RunOutput) -> bool {
     let probe = &out.check("hardening.smuggling")["evidence"]["live"]["probe"];
     let token = probe["token"].as_str().expect("H1's run token").to_string();
-    let id = probe["message_id"].as_str().expect("H1's Message-ID").to_string();
+    let id = probe["message_id"]
+        .as_str()
+        .expect("H1's Message-ID")
+        .to_string();
     let accepted = probe["response"] == "accepted";
     let maildir = lab::path(maildir_of(g));
     if accepted {
         let got = rt().block_on(maildir::wait_for(&maildir, &id, Duration::from_secs(30)));
-        assert!(got.is_ok(), "H1's accepted message {id} not delivered: {got:?}");
+        assert!(
+            got.is_ok(),
+            "H1's accepted message {id} not delivered: {got:?}"
+        );
     } else {
         // A dropped message never shows up; give a wrong delivery time to happen.
         std::thread::sleep(Duration::from_secs(2));
@@ -718,7 +730,10 @@ fn smuggled_mail_only_in_the_account(g: &LabGuard, out: &lab::RunOutput) -> bool
     );
     assert_eq!(files.len(), usize::from(accepted), "{files:?}");
     maildir::cleanup(&maildir, &token);
-    assert!(files_with(&token).is_empty(), "H1's test message was not deleted");
+    assert!(
+        files_with(&token).is_empty(),
+        "H1's test message was not deleted"
+    );
     accepted
 }
 
@@ -770,7 +785,9 @@ fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
         ] {
             assert!(f.contains(line), "H1's fix lacks {line}: {f}");
         }
-        assert!(fix(&out, "hardening.pipelining").contains("`smtpd_forbid_unauth_pipelining = yes`"));
+        assert!(
+            fix(&out, "hardening.pipelining").contains("`smtpd_forbid_unauth_pipelining = yes`")
+        );
         assert!(fix(&out, "hardening.vrfy").contains("`disable_vrfy_command = yes`"));
         assert!(fix(&out, "hardening.auth-before-tls").contains("`smtpd_tls_auth_only = yes`"));
         for id in ["hardening.tls-floor-25", "hardening.tls-floor-587"] {
@@ -780,22 +797,32 @@ fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
                     && f.contains("`smtpd_tls_mandatory_protocols = >=TLSv1.2`"),
                 "{id}: {f}"
             );
-            assert!(out.message(id).contains("accepts TLSv1.0"), "{}", out.message(id));
+            assert!(
+                out.message(id).contains("accepts TLSv1.0"),
+                "{}",
+                out.message(id)
+            );
         }
-        assert!(out.message("hardening.vrfy").contains("`VRFY postmaster` -> `252"));
+        assert!(
+            out.message("hardening.vrfy")
+                .contains("`VRFY postmaster` -> `252")
+        );
         assert!(smuggled_mail_only_in_the_account(&g, &out));
         // On the server: the setting and its version's default, and mailcheck deletes the mail.
         let local = g.run(&["--only", "H1"]);
         let m = local.message("hardening.smuggling");
         assert_eq!(local.status("hardening.smuggling"), "warn", "{m}");
         assert!(
-            m.contains("`smtpd_forbid_bare_newline = no` (not set in main.cf: Postfix 3.7.11's default)")
-                && m.contains("and deleted)"),
+            m.contains(
+                "`smtpd_forbid_bare_newline = no` (not set in main.cf: Postfix 3.7.11's default)"
+            ) && m.contains("and deleted)"),
             "{m}"
         );
         assert!(fix(&local, "hardening.smuggling").contains("Postfix 3.7.11 has them"));
     } else {
-        eprintln!("Postfix {version}: the weak-lab expectations are Debian 12's; only checking the hardened run");
+        eprintln!(
+            "Postfix {version}: the weak-lab expectations are Debian 12's; only checking the hardened run"
+        );
         smuggled_mail_only_in_the_account(&g, &out);
     }
 
@@ -826,9 +853,18 @@ fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
     let h1 = out.message("hardening.smuggling");
     assert!(h1.contains("stayed in DATA after `<LF>.<CR><LF>`"), "{h1}");
     assert!(!smuggled_mail_only_in_the_account(&g, &out));
-    assert!(out.message("hardening.pipelining").contains("554 5.5.0 Error: SMTP protocol synchronization"));
-    assert!(out.message("hardening.vrfy").contains("502 5.5.1 VRFY command is disabled"));
-    assert!(out.message("hardening.tls-floor-25").contains("alert fatal 70 protocol_version"));
+    assert!(
+        out.message("hardening.pipelining")
+            .contains("554 5.5.0 Error: SMTP protocol synchronization")
+    );
+    assert!(
+        out.message("hardening.vrfy")
+            .contains("502 5.5.1 VRFY command is disabled")
+    );
+    assert!(
+        out.message("hardening.tls-floor-25")
+            .contains("alert fatal 70 protocol_version")
+    );
     let local = g.run(&["--only", "H1"]);
     assert_eq!(
         local.status("hardening.smuggling"),
@@ -840,14 +876,34 @@ fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
     // H7 weak: routed forms get past the relay check; --skip drops every other requirement.
     set(&mut g, &["allow_untrusted_routing = yes"]);
     let skip_all_but_h7 = [
-        "--only", "hardening", "--skip", "H1", "--skip", "H2", "--skip", "H3", "--skip", "H4",
-        "--skip", "H5", "--skip", "H6",
+        "--only",
+        "hardening",
+        "--skip",
+        "H1",
+        "--skip",
+        "H2",
+        "--skip",
+        "H3",
+        "--skip",
+        "H4",
+        "--skip",
+        "H5",
+        "--skip",
+        "H6",
     ];
     let out = run_from(&g, &ws, &skip_all_but_h7);
-    assert_eq!(out.json["checks"].as_array().unwrap().len(), 1, "{}", out.stdout);
+    assert_eq!(
+        out.json["checks"].as_array().unwrap().len(),
+        1,
+        "{}",
+        out.stdout
+    );
     let m = out.message("hardening.relay-tricks");
     assert_eq!(out.status("hardening.relay-tricks"), "warn", "{m}");
-    assert!(m.contains("let routed addresses past the relay check") && m.contains("User unknown"), "{m}");
+    assert!(
+        m.contains("let routed addresses past the relay check") && m.contains("User unknown"),
+        "{m}"
+    );
     // Open to every recipient: the percent-free forms are accepted at RCPT (never DATA).
     set(
         &mut g,
@@ -859,8 +915,12 @@ fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
     let out = run_from(&g, &ws, &["--only", "H7"]);
     let m = out.message("hardening.relay-tricks");
     assert_eq!(out.status("hardening.relay-tricks"), "fail", "{m}");
-    assert!(m.contains("is an open relay from this machine") && m.contains("nothing was sent"), "{m}");
-    let transcript = out.check("hardening.relay-tricks")["evidence"]["probe"]["transcript"].to_string();
+    assert!(
+        m.contains("is an open relay from this machine") && m.contains("nothing was sent"),
+        "{m}"
+    );
+    let transcript =
+        out.check("hardening.relay-tricks")["evidence"]["probe"]["transcript"].to_string();
     assert!(!transcript.contains("C: DATA"), "{transcript}");
     g.restore();
     drop(ws);

@@ -197,7 +197,9 @@ pub struct Version {
 impl Version {
     /// `3.7.11`, `3.10-20250101` (a snapshot: patch 0).
     pub fn parse(s: &str) -> Option<Version> {
-        let mut parts = s.trim().split(['.', '-']);
+        // A snapshot's date after `-` is not a patch level.
+        let release = s.trim().split('-').next().unwrap_or_default();
+        let mut parts = release.split('.');
         let mut num = |required: bool| -> Option<u32> {
             match parts.next() {
                 Some(p) => {
