@@ -1,7 +1,8 @@
 //! Property tests for what the hardening probes build and parse: the TLS 1.0/1.1 answer parser
 //! (server-controlled bytes: never panics, never a wrong answer from a prefix, round-trips any
 //! ServerHello or alert however it is split into records), the ClientHello builder, and the
-//! smuggling payload (never a standard end of DATA inside).
+//! smuggling payload (never a standard end of DATA inside). And the hardening checks in the
+//! catalogue: one or more per H1..H7, shown by `mailcheck list`, selected by `--only`/`--skip 'H*'`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -217,5 +218,52 @@ proptest! {
             prop_assert!(!id.is_empty() && id.len() <= 64);
             prop_assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
         }
+    }
+}
+
+/// Every hardening requirement has a check in the `hardening` family, and `H*` selects exactly
+/// those (`--only 'H*'`) or all but those (`--skip 'H*'`).
+#[test]
+fn h_star_selects_the_hardening_checks_and_only_them() {
+    use mailcheck::catalogue::{Catalogue, select};
+    let cat = Catalogue::embedded().unwrap();
+    let only = select(&cat, &["H*".to_string()], &[]).unwrap();
+    let mut reqs: Vec<&str> = only.iter().map(|c| c.requirement.as_str()).collect();
+    reqs.sort_unstable();
+    reqs.dedup();
+    assert_eq!(reqs.len(), 7, "{reqs:?}");
+    for n in 1..=7 {
+        assert!(
+            reqs.contains(&format!("H{n}").as_str()),
+            "no check for H{n}"
+        );
+    }
+    assert!(
+        only.iter()
+            .all(|c| c.family == "hardening" && c.id.starts_with("hardening."))
+    );
+    let hardening = cat
+        .checks()
+        .iter()
+        .filter(|c| c.family == "hardening")
+        .count();
+    assert_eq!(only.len(), hardening);
+    let rest = select(&cat, &[], &["H*".to_string()]).unwrap();
+    assert_eq!(rest.len() + only.len(), cat.checks().len());
+    assert!(rest.iter().all(|c| c.requirement.starts_with('T')));
+    // `mailcheck list` shows each with its requirement.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+        .arg("list")
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    for c in &only {
+        assert!(
+            list.lines().any(|l| l.starts_with(&c.id)
+                && l.split_whitespace().nth(1) == Some(c.requirement.as_str())),
+            "`mailcheck list` lacks {} {}:\n{list}",
+            c.id,
+            c.requirement
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod delivery;
 pub mod fs;
 pub mod log;
+pub mod hardening;
 pub mod mysql;
 pub mod postfix;
 pub mod queue;

@@ -81,6 +81,15 @@ crate::register_kinds![
     crate::checks::queue::queue_access::QueueAccess,
     // log
     crate::checks::log::server_log::ServerLog,
+    // hardening
+    crate::checks::hardening::smuggling::Smuggling,
+    crate::checks::hardening::starttls_injection::StarttlsInjection,
+    crate::checks::hardening::pipelining::Pipelining,
+    crate::checks::hardening::vrfy::Vrfy,
+    crate::checks::hardening::auth_before_tls::AuthBeforeTls,
+    crate::checks::hardening::tls_floor::TlsFloor,
+    crate::checks::hardening::certificate_algorithms::CertificateAlgorithms,
+    crate::checks::hardening::relay_tricks::RelayTricks,
 ];
 
 /// The kind named `name` in `family`.

@@ -589,3 +589,339 @@ fn h7_relay_tricks_default_untrusted_routing_and_open_relay() {
     }
     g.restore();
 }
+
+// ---- The checks (H1-H7), as a user runs them: the real binary from the workstation namespace ----
+
+#[path = "../support/workstation.rs"]
+mod workstation;
+
+use std::collections::BTreeMap;
+use workstation::Workstation;
+
+/// Every hardening check and its requirement.
+const CHECKS: &[(&str, &str)] = &[
+    ("hardening.smuggling", "H1"),
+    ("hardening.starttls-injection-25", "H2"),
+    ("hardening.starttls-injection-587", "H2"),
+    ("hardening.pipelining", "H3"),
+    ("hardening.vrfy", "H4"),
+    ("hardening.auth-before-tls", "H5"),
+    ("hardening.tls-floor-25", "H6"),
+    ("hardening.tls-floor-587", "H6"),
+    ("hardening.certificate-algorithms", "H6"),
+    ("hardening.relay-tricks", "H7"),
+];
+
+/// `mailcheck run ... --format json <extra>` from the workstation namespace (198.18.1.2, outside
+/// mynetworks; the lab's name resolves to 198.18.1.1 there), so mailcheck is another machine.
+fn run_from(g: &LabGuard, ws: &Workstation, extra: &[&str]) -> lab::RunOutput {
+    let out = ws
+        .command(lab::mailcheck_bin())
+        .args([
+            "run",
+            "--host",
+            &g.lab.hostname,
+            "--account",
+            &g.lab.account,
+            "--format",
+            "json",
+        ])
+        .args(extra)
+        .args(lab::save_args())
+        .env("MAILCHECK_PASSWORD", &g.lab.password)
+        .env_remove("MAILCHECK_HOST")
+        .env_remove("MAILCHECK_ACCOUNT")
+        .output()
+        .expect("run mailcheck in the workstation namespace");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "mailcheck printed no JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    lab::assert_schema_v2(&json);
+    lab::save_report(&stdout);
+    lab::RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Each check's status, and the run selected exactly the hardening checks.
+fn statuses(out: &lab::RunOutput) -> BTreeMap<String, String> {
+    let got: BTreeMap<String, String> = out.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<&str> = CHECKS.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<Vec<_>>(),
+        {
+            let mut w = want.clone();
+            w.sort_unstable();
+            w
+        },
+        "--only 'H*' selects exactly the hardening checks"
+    );
+    for (id, req) in CHECKS {
+        assert_eq!(out.check(id)["requirement"], *req, "{id}");
+    }
+    got
+}
+
+fn fix(out: &lab::RunOutput, id: &str) -> String {
+    out.check(id)["fix"].as_str().unwrap_or("").to_string()
+}
+
+/// Files under the vmail tree and the Postfix queue that hold `token` (a run's test mail).
+fn files_with(token: &str) -> Vec<String> {
+    let out = lab::command("grep")
+        .args([
+            "-rlF",
+            "--devices=skip",
+            token,
+            "/home/vmail",
+            "/var/spool/postfix",
+        ])
+        .output()
+        .expect("grep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// H1's test message of the run `out`: when the server took it, waits until it is in the test
+/// account's Maildir and nowhere else, and deletes it. Returns whether one was delivered.
+fn smuggled_mail_only_in_the_account(g: &LabGuard, out: &lab::RunOutput) -> bool {
+    let probe = &out.check("hardening.smuggling")["evidence"]["live"]["probe"];
+    let token = probe["token"].as_str().expect("H1's run token").to_string();
+    let id = probe["message_id"]
+        .as_str()
+        .expect("H1's Message-ID")
+        .to_string();
+    let accepted = probe["response"] == "accepted";
+    let maildir = lab::path(maildir_of(g));
+    if accepted {
+        let got = rt().block_on(maildir::wait_for(&maildir, &id, Duration::from_secs(30)));
+        assert!(
+            got.is_ok(),
+            "H1's accepted message {id} not delivered: {got:?}"
+        );
+    } else {
+        // A dropped message never shows up; give a wrong delivery time to happen.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let files = files_with(&token);
+    let inside = lab::path(&maildir).display().to_string();
+    assert!(
+        files.iter().all(|f| f.starts_with(&inside)),
+        "the run's mail reached more than the test account's Maildir {inside}: {files:?}"
+    );
+    assert_eq!(files.len(), usize::from(accepted), "{files:?}");
+    maildir::cleanup(&maildir, &token);
+    assert!(
+        files_with(&token).is_empty(),
+        "H1's test message was not deleted"
+    );
+    accepted
+}
+
+/// The Debian 12 lab as built (Postfix 3.7.11) from the workstation: H1 (with the two lines to
+/// add), H3, H4, H5 and H6 warn, H2 and H7 pass; after the hardening lines, every check passes.
+/// Then H7's weak and open settings. On the server, H1 names the setting and version too. Each
+/// phase asserts that the run's only message reached the test account and is deleted.
+#[test]
+fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
+    if crate::machine::target().is_some() {
+        eprintln!("the workstation namespace reaches the host lab only: skipped on a lab machine");
+        return;
+    }
+    let mut g = Lab::lock();
+    let ws = Workstation::up();
+    let version = String::from_utf8_lossy(&lab::sh("postconf -h mail_version").stdout)
+        .trim()
+        .to_string();
+    let out = run_from(&g, &ws, &["--only", "H*"]);
+    let got = statuses(&out);
+    if version.starts_with("3.7.") {
+        let want: BTreeMap<String, String> = [
+            ("hardening.smuggling", "warn"),
+            ("hardening.starttls-injection-25", "pass"),
+            ("hardening.starttls-injection-587", "pass"),
+            ("hardening.pipelining", "warn"),
+            ("hardening.vrfy", "warn"),
+            ("hardening.auth-before-tls", "warn"),
+            ("hardening.tls-floor-25", "warn"),
+            ("hardening.tls-floor-587", "warn"),
+            ("hardening.certificate-algorithms", "pass"),
+            ("hardening.relay-tricks", "pass"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(got, want, "{}", out.stdout);
+        let h1 = out.message("hardening.smuggling");
+        assert!(
+            h1.contains("took `<LF>.<CR><LF>` as the end of DATA from this machine")
+                && h1.contains("250 2.0.0 Ok: queued as"),
+            "{h1}"
+        );
+        let f = fix(&out, "hardening.smuggling");
+        for line in [
+            "`smtpd_forbid_bare_newline = normalize`",
+            "`smtpd_forbid_bare_newline_exclusions = $mynetworks`",
+            "3.7.10",
+        ] {
+            assert!(f.contains(line), "H1's fix lacks {line}: {f}");
+        }
+        assert!(
+            fix(&out, "hardening.pipelining").contains("`smtpd_forbid_unauth_pipelining = yes`")
+        );
+        assert!(fix(&out, "hardening.vrfy").contains("`disable_vrfy_command = yes`"));
+        assert!(fix(&out, "hardening.auth-before-tls").contains("`smtpd_tls_auth_only = yes`"));
+        for id in ["hardening.tls-floor-25", "hardening.tls-floor-587"] {
+            let f = fix(&out, id);
+            assert!(
+                f.contains("`smtpd_tls_protocols = >=TLSv1.2`")
+                    && f.contains("`smtpd_tls_mandatory_protocols = >=TLSv1.2`"),
+                "{id}: {f}"
+            );
+            assert!(
+                out.message(id).contains("accepts TLSv1.0"),
+                "{}",
+                out.message(id)
+            );
+        }
+        assert!(
+            out.message("hardening.vrfy")
+                .contains("`VRFY postmaster` -> `252")
+        );
+        assert!(smuggled_mail_only_in_the_account(&g, &out));
+        // On the server: the setting and its version's default, and mailcheck deletes the mail.
+        let local = g.run(&["--only", "H1"]);
+        let m = local.message("hardening.smuggling");
+        assert_eq!(local.status("hardening.smuggling"), "warn", "{m}");
+        assert!(
+            m.contains(
+                "`smtpd_forbid_bare_newline = no` (not set in main.cf: Postfix 3.7.11's default)"
+            ) && m.contains("and deleted)"),
+            "{m}"
+        );
+        assert!(fix(&local, "hardening.smuggling").contains("Postfix 3.7.11 has them"));
+    } else {
+        eprintln!(
+            "Postfix {version}: the weak-lab expectations are Debian 12's; only checking the hardened run"
+        );
+        smuggled_mail_only_in_the_account(&g, &out);
+    }
+
+    // Hardened: the two H1 lines and the other fixes.
+    set(
+        &mut g,
+        &[
+            "smtpd_forbid_bare_newline = normalize",
+            "smtpd_forbid_bare_newline_exclusions = $mynetworks",
+            "smtpd_forbid_unauth_pipelining = yes",
+            "disable_vrfy_command = yes",
+            "smtpd_tls_auth_only = yes",
+            "smtpd_tls_protocols = >=TLSv1.2",
+            "smtpd_tls_mandatory_protocols = >=TLSv1.2",
+        ],
+    );
+    let out = run_from(&g, &ws, &["--only", "H*"]);
+    let got = statuses(&out);
+    assert!(
+        got.values().all(|s| s == "pass"),
+        "hardened: {:?}",
+        out.with_status("warn")
+            .into_iter()
+            .chain(out.with_status("fail"))
+            .chain(out.with_status("error"))
+            .collect::<Vec<_>>()
+    );
+    let h1 = out.message("hardening.smuggling");
+    assert!(h1.contains("stayed in DATA after `<LF>.<CR><LF>`"), "{h1}");
+    assert!(!smuggled_mail_only_in_the_account(&g, &out));
+    assert!(
+        out.message("hardening.pipelining")
+            .contains("554 5.5.0 Error: SMTP protocol synchronization")
+    );
+    assert!(
+        out.message("hardening.vrfy")
+            .contains("502 5.5.1 VRFY command is disabled")
+    );
+    assert!(
+        out.message("hardening.tls-floor-25")
+            .contains("alert fatal 70 protocol_version")
+    );
+    let local = g.run(&["--only", "H1"]);
+    assert_eq!(
+        local.status("hardening.smuggling"),
+        "pass",
+        "{}",
+        local.message("hardening.smuggling")
+    );
+
+    // H7 weak: routed forms get past the relay check; --skip drops every other requirement.
+    set(&mut g, &["allow_untrusted_routing = yes"]);
+    let skip_all_but_h7 = [
+        "--only",
+        "hardening",
+        "--skip",
+        "H1",
+        "--skip",
+        "H2",
+        "--skip",
+        "H3",
+        "--skip",
+        "H4",
+        "--skip",
+        "H5",
+        "--skip",
+        "H6",
+    ];
+    let out = run_from(&g, &ws, &skip_all_but_h7);
+    assert_eq!(
+        out.json["checks"].as_array().unwrap().len(),
+        1,
+        "{}",
+        out.stdout
+    );
+    let m = out.message("hardening.relay-tricks");
+    assert_eq!(out.status("hardening.relay-tricks"), "warn", "{m}");
+    assert!(
+        m.contains("let routed addresses past the relay check") && m.contains("User unknown"),
+        "{m}"
+    );
+    // Open to every recipient: the percent-free forms are accepted at RCPT (never DATA).
+    set(
+        &mut g,
+        &[
+            "smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated check_recipient_access static:OK defer_unauth_destination",
+            "smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, check_recipient_access static:OK, reject_unauth_destination",
+        ],
+    );
+    let out = run_from(&g, &ws, &["--only", "H7"]);
+    let m = out.message("hardening.relay-tricks");
+    assert_eq!(out.status("hardening.relay-tricks"), "fail", "{m}");
+    assert!(
+        m.contains("is an open relay from this machine") && m.contains("nothing was sent"),
+        "{m}"
+    );
+    let transcript =
+        out.check("hardening.relay-tricks")["evidence"]["probe"]["transcript"].to_string();
+    assert!(!transcript.contains("C: DATA"), "{transcript}");
+    g.restore();
+    drop(ws);
+}

@@ -24,7 +24,7 @@ pub enum CertificateError {
 }
 
 /// The algorithms of one certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CertAlgorithms {
     pub subject: String,
@@ -86,7 +86,7 @@ pub fn algorithms(der: &[u8]) -> Result<CertAlgorithms, CertificateError> {
 }
 
 /// The certificates a server sends after STARTTLS, with their algorithms.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CertificatesObservation {
     #[serde(flatten)]

@@ -34,7 +34,9 @@ const HANDSHAKE_CLIENT_HELLO: u8 = 1;
 const HANDSHAKE_SERVER_HELLO: u8 = 2;
 
 /// The version offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum LegacyVersion {
     #[default]
@@ -230,7 +232,7 @@ pub fn client_hello(version: LegacyVersion, server_name: &str, random: [u8; 32])
 }
 
 /// The server's first answer to the ClientHello.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum HelloResponse {
     /// The server took the offer: the version and suite it chose.
@@ -478,7 +480,7 @@ pub struct LegacyTlsRequest {
 }
 
 /// What the legacy-TLS probe saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct LegacyTlsObservation {
     #[serde(flatten)]

@@ -10,6 +10,7 @@
 pub mod certificate;
 pub mod legacy_tls;
 pub mod pipelining;
+pub mod postconf;
 pub mod relay_tricks;
 pub mod smuggling;
 pub mod starttls_injection;
@@ -65,7 +66,9 @@ impl Target {
 }
 
 /// Where the connection went: the first fields of every observation.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct Endpoint {
     /// `host:port` connected to.

@@ -25,7 +25,9 @@ use super::{Endpoint, SetupFailure, Step, Target};
 use crate::probe::smtp::{Command, Phase, SmtpClient, SmtpError};
 
 /// How the probe talks ahead of the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
     /// `EHLO` and `NOOP` in one write after the greeting.
@@ -48,7 +50,7 @@ pub struct PipeliningRequest {
 }
 
 /// What the synchronisation probe saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct PipeliningObservation {
     #[serde(flatten)]

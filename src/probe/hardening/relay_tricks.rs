@@ -27,7 +27,9 @@ pub const LITERAL_IP: &str = "198.51.100.7";
 pub const SENDER: &str = "probe@example.org";
 
 /// One address form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trick {
     /// `user%example.net@<domain>`.
@@ -70,7 +72,7 @@ impl Trick {
 }
 
 /// One RCPT and its reply.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct TrickAttempt {
     pub trick: Trick,
@@ -82,7 +84,7 @@ pub struct TrickAttempt {
 }
 
 /// What the relay-trick probe saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct RelayTricksObservation {
     #[serde(flatten)]

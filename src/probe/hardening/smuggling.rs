@@ -17,7 +17,9 @@ use crate::probe::smtp::{Command, Phase, SmtpError};
 use crate::probe::testmail;
 
 /// Which non-standard end of DATA follows the message (the last content line's end included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EndOfData {
     /// `<LF>.<CR><LF>`: the sequence of the published attack; the one that tells a vulnerable
@@ -76,7 +78,9 @@ pub struct SmugglingRequest {
 }
 
 /// How the server answered the non-standard end of DATA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EndResponse {
     /// The session did not get as far as sending the message (setup, MAIL, RCPT or DATA).
@@ -96,7 +100,7 @@ pub enum EndResponse {
 }
 
 /// What the smuggling probe saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SmugglingObservation {
     #[serde(flatten)]
@@ -162,6 +166,16 @@ pub fn queue_id(reply_text: &str) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// The one test message the probe sends for `req`: to and from the account, carrying the run
+/// token. The caller learns its Message-ID before the first byte goes out (to track it).
+pub fn test_message(req: &SmugglingRequest) -> Result<testmail::TestMessage, testmail::BuildError> {
+    testmail::plain(
+        &req.token,
+        &format!("smuggling {}", req.end.slug()),
+        &req.account,
+    )
+}
+
 /// Sends one test message to `req.account` ended by `req.end`, and records the answer.
 pub async fn probe(target: &Target, req: &SmugglingRequest) -> SmugglingObservation {
     let mut o = SmugglingObservation {
@@ -171,8 +185,7 @@ pub async fn probe(target: &Target, req: &SmugglingRequest) -> SmugglingObservat
         token: req.token.clone(),
         ..SmugglingObservation::default()
     };
-    let label = format!("smuggling {}", req.end.slug());
-    let message = match testmail::plain(&req.token, &label, &req.account) {
+    let message = match test_message(req) {
         Ok(m) => m,
         Err(e) => {
             o.setup_failure = Some(SetupFailure {
@@ -264,7 +277,7 @@ pub async fn probe(target: &Target, req: &SmugglingRequest) -> SmugglingObservat
 /// session went on. `smtpd_forbid_bare_newline = reject` answers `550 5.5.2 ... Error: bare <LF>
 /// received` (or its `smtpd_forbid_bare_newline_reject_code`) and hangs up; `normalize` and
 /// `no` answer 250. Tells `reject` from `normalize`, which the DATA probe cannot.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct BareLfCommandObservation {
     #[serde(flatten)]

@@ -15,7 +15,9 @@ use super::{Endpoint, SetupFailure, Step, Target};
 use crate::probe::smtp::{Phase, SmtpError};
 
 /// The command written in the same packet as STARTTLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Injected {
     /// `NOOP`: harmless if executed.
@@ -52,7 +54,7 @@ impl Default for InjectionRequest {
 }
 
 /// What the injection probe saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct StarttlsInjectionObservation {
     #[serde(flatten)]

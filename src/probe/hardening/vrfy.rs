@@ -13,7 +13,7 @@ use crate::probe::smtp::{Command, SmtpError};
 pub const POSTMASTER: &str = "postmaster";
 
 /// One VRFY and its reply.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct VrfyAttempt {
     /// The argument as sent (`VRFY <argument>`).
@@ -22,7 +22,7 @@ pub struct VrfyAttempt {
 }
 
 /// What the VRFY probe saw.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct VrfyObservation {
     #[serde(flatten)]

@@ -1,0 +1,138 @@
+//! The Postfix parameters the hardening checks compare with what they saw live, as this server's
+//! Postfix computes them: `postconf -c DIR name...` (postconf(1)), read-only.
+//!
+//! postconf applies the defaults of the installed version (smtpd_forbid_bare_newline is `no` on
+//! 3.7.11 and `normalize` on 3.9), which main.cf alone does not tell. A name the version does not
+//! know gets `postconf: warning: NAME: unknown parameter` on stderr and no line on stdout: that
+//! is how mailcheck learns that a Postfix is too old for a setting.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// What `postconf -c DIR name...` printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostconfValues {
+    /// `name` -> the value Postfix uses (defaults applied, `$name`s left as postconf prints them).
+    pub values: BTreeMap<String, String>,
+    /// Names this Postfix does not know.
+    pub unknown: Vec<String>,
+}
+
+impl PostconfValues {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+}
+
+/// Why postconf gave no values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostconfError {
+    #[error("postconf did not answer within {} s", .after.as_secs())]
+    Timeout { after: Duration },
+    #[error("cannot run postconf: {message}")]
+    Spawn { message: String },
+    #[error("postconf -c {dir} failed: {stderr}")]
+    Failed { dir: String, stderr: String },
+}
+
+/// Reads `names` from the Postfix configuration in `config_dir`, bounded by `limit`.
+pub async fn values(
+    config_dir: &Path,
+    names: &[&str],
+    limit: Duration,
+) -> Result<PostconfValues, PostconfError> {
+    let mut cmd = tokio::process::Command::new("postconf");
+    cmd.arg("-c")
+        .arg(config_dir)
+        .args(names)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = match tokio::time::timeout(limit, cmd.output()).await {
+        Err(_) => return Err(PostconfError::Timeout { after: limit }),
+        Ok(Err(e)) => {
+            return Err(PostconfError::Spawn {
+                message: e.to_string(),
+            });
+        }
+        Ok(Ok(o)) => o,
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(PostconfError::Failed {
+            dir: config_dir.display().to_string(),
+            stderr: stderr.trim().chars().take(500).collect(),
+        });
+    }
+    Ok(parse(&stdout, &stderr, names))
+}
+
+/// `name = value` lines from stdout; a name asked for that has no line, or that stderr calls an
+/// unknown parameter, is unknown.
+pub fn parse(stdout: &str, stderr: &str, names: &[&str]) -> PostconfValues {
+    let mut values = BTreeMap::new();
+    for line in stdout.lines() {
+        if let Some((name, value)) = line.split_once(" = ").or_else(|| {
+            // `name =` for an empty value.
+            line.strip_suffix(" =").map(|n| (n, ""))
+        }) && names.contains(&name.trim())
+        {
+            values.insert(name.trim().to_string(), value.trim().to_string());
+        }
+    }
+    let told_unknown = |n: &str| {
+        stderr
+            .lines()
+            .any(|l| l.contains(&format!(" {n}: unknown parameter")))
+    };
+    let unknown = names
+        .iter()
+        .filter(|n| !values.contains_key(**n) || told_unknown(n))
+        .map(|n| (*n).to_string())
+        .collect::<Vec<_>>();
+    for n in &unknown {
+        values.remove(n);
+    }
+    PostconfValues { values, unknown }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_unknown_names_are_told_apart() {
+        let out =
+            "smtpd_forbid_bare_newline = no\nmail_version = 3.7.11\nsmtpd_data_restrictions =\n";
+        let err = "postconf: warning: smtpd_forbid_unauth_pipelining: unknown parameter\n";
+        let names = [
+            "smtpd_forbid_bare_newline",
+            "mail_version",
+            "smtpd_data_restrictions",
+            "smtpd_forbid_unauth_pipelining",
+        ];
+        let v = parse(out, err, &names);
+        assert_eq!(v.get("smtpd_forbid_bare_newline"), Some("no"));
+        assert_eq!(v.get("mail_version"), Some("3.7.11"));
+        assert_eq!(v.get("smtpd_data_restrictions"), Some(""));
+        assert_eq!(v.get("smtpd_forbid_unauth_pipelining"), None);
+        assert_eq!(
+            v.unknown,
+            vec!["smtpd_forbid_unauth_pipelining".to_string()]
+        );
+    }
+
+    #[test]
+    fn values_keep_their_inner_spaces() {
+        let v = parse(
+            "smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination\n",
+            "",
+            &["smtpd_relay_restrictions"],
+        );
+        assert_eq!(
+            v.get("smtpd_relay_restrictions"),
+            Some("permit_mynetworks permit_sasl_authenticated defer_unauth_destination")
+        );
+    }
+}
