@@ -17,4 +17,5 @@ mod network;
 mod postfix;
 mod reliability;
 mod report_schema;
+mod reports;
 mod system;
