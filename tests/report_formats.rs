@@ -102,6 +102,26 @@ fn human_golden() {
     golden("human.txt", &redact(&text));
     assert_eq!(code, 1, "a failing check makes the exit status 1");
     assert!(text.contains("FAIL  fs.mysql-maps-perms"), "{text}");
+    // The causes block: the stopped saslauthd first, its fix under it, the check it blocked
+    // indented under that.
+    let causes: Vec<&str> = text
+        .split("Causes (fix these first):\n")
+        .nth(1)
+        .expect("a causes block")
+        .lines()
+        .collect();
+    assert!(
+        causes[0].starts_with("  FAIL  sasl.saslauthd-socket (T20): saslauthd is not running"),
+        "{text}"
+    );
+    assert!(
+        causes[1].trim_start().starts_with("fix: start saslauthd"),
+        "{text}"
+    );
+    assert!(
+        causes[2].starts_with("      -> SKIP  sasl.saslauthd-auth (T25)"),
+        "{text}"
+    );
 }
 
 #[test]
