@@ -489,7 +489,7 @@ pub fn vantages(report: &RunReport) -> Vec<(String, usize)> {
         }
     }
     // Most checks first; a tie in the order met.
-    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out.sort_by_key(|v| std::cmp::Reverse(v.1));
     out
 }
 
