@@ -915,3 +915,57 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Every observation key (of every kind's evidence schema) that looks measured is either
+/// masked by the baseline diff or kept on purpose (moved out of src/report: report must not import
+/// checks, tests/layering.rs).
+#[test]
+fn every_kinds_measurement_like_keys_are_classified() {
+    const KEPT: &[&str] = &[
+        // file times: a file that changed is a changed fact (newaliases ran again)
+        "mtime_ns",
+        // a stuck message in the queue is the same message in the next run
+        "arrival_time",
+        "not_before",
+        "not_after",
+        "not_yet_valid",
+        "resolve_timed_out",
+        "peer_loopback",
+        "port",
+        "secs",
+        "nanos",
+    ];
+    let looks = regex::Regex::new(
+        r"(_ms$|^ms$|pid|time|^now$|_at$|token|queue_id|message_id|elapsed|waited|days|secs|nanos|started|mtime|^age|duration|took|delivered)",
+    )
+    .expect("regex");
+    let mut unclassified = std::collections::BTreeSet::new();
+    fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Object(p)) = m.get("properties") {
+                    out.extend(p.keys().cloned());
+                }
+                m.values().for_each(|x| keys(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+    for k in mailcheck::checks::registry::KINDS {
+        let mut names = Vec::new();
+        keys(&k.observation_schema(), &mut names);
+        for n in names {
+            if looks.is_match(&n)
+                && !report::baseline::volatile_key(&n)
+                && !KEPT.contains(&n.as_str())
+            {
+                unclassified.insert(n);
+            }
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "observation keys that look measured: add each to VOLATILE_KEYS or KEPT: {unclassified:?}"
+    );
+}
