@@ -52,7 +52,9 @@ const RUN_HELP: &str = "The account's password comes from the environment (MAILC
 Host-side checks (files, users, processes, database, Maildir) run only when mailcheck runs on the \
 server itself, or there over SSH with --ssh; otherwise they are skipped with the reason.\n\n\
 Exit status: 0 nothing failed or errored, 1 a check failed, 2 usage or configuration error, \
-3 nothing failed but a check could not be decided.";
+3 nothing failed but a check could not be decided, 4 a report file could not be written, \
+5 (only with --fail-on warn) nothing failed or errored but a check warned. --fail-on fail \
+counts only failures. --format nagios exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -63,6 +65,8 @@ pub enum Format {
     Nagios,
     Prometheus,
     Html,
+    /// A short summary for CI job pages (GitHub's $GITHUB_STEP_SUMMARY, GitLab's).
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,13 +105,22 @@ pub struct RunArgs {
     /// Also write an HTML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Which statuses make the exit status non-zero: `fail` (only failures, exit 1), `error`
+    /// (also undecided checks, exit 3; the default), `warn` (also warnings, exit 5).
+    /// `--format nagios` keeps the plugin's 0-3 whatever this says.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = crate::report::Gate::Error, env = "MAILCHECK_FAIL_ON")]
+    pub fail_on: crate::report::Gate,
     /// Also write Prometheus metrics to FILE (atomically, for node_exporter's textfile collector).
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
     /// Compare with an earlier JSON report: what newly fails, newly passes, changed.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// With --baseline: only checks that newly fail or error count for the exit status.
+    /// With --baseline: only checks that newly reach the --fail-on level count for the exit
+    /// status.
     #[arg(long, requires = "baseline")]
     pub fail_on_regression: bool,
     /// Run only checks whose id, family or requirement matches (e.g. `smtp`, `T14`,

@@ -332,7 +332,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
 
     if let Some(dir) = &args.replay {
         let recording = report::record::read(dir).map_err(|e| Usage(format!("--replay: {e}")))?;
-        let sink = progress_sink(false);
+        let sink = progress_sink(false, 0);
         let report = runtime.block_on(run::replay(&plan, recording, sink));
         let redactor = plan.redactor.clone();
         return finish(&args, report, redactor, baseline.as_ref(), runtime);
@@ -370,7 +370,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     } else {
         run::facts(&plan, host, addrs, true)
     };
-    let sink = progress_sink(std::io::stderr().is_terminal());
+    let sink = progress_sink(std::io::stderr().is_terminal(), plan.checks.len());
     let outcome = runtime.block_on(async {
         tokio::select! {
             report = run::run_host(&plan, facts.clone(), sink) => Ok(report),
@@ -499,7 +499,7 @@ fn run_over_ssh(
 ) -> Result<u8, Failure> {
     // The host checks run there, never here, even when --host is this machine.
     let facts = run::facts(plan, host, addrs, false);
-    let sink = progress_sink(std::io::stderr().is_terminal());
+    let sink = progress_sink(std::io::stderr().is_terminal(), plan.checks.len());
     let (handle, stop) = run::Stop::new();
     let outcome = runtime.block_on(async {
         let run = run::run_host_ssh(plan, facts.clone(), ssh, sink, stop);
@@ -616,6 +616,7 @@ fn finish(
         (&args.tap, Format::Tap),
         (&args.html, Format::Html),
         (&args.prometheus, Format::Prometheus),
+        (&args.markdown, Format::Markdown),
     ];
     for (path, format) in files {
         let Some(path) = path else { continue };
@@ -635,8 +636,8 @@ fn finish(
     runtime.shutdown_background();
     Ok(match (args.format, &diff) {
         (Format::Nagios, _) => report::nagios::exit_code(&report),
-        (_, Some(d)) if args.fail_on_regression => d.exit_code(),
-        _ => report.summary().exit_code(),
+        (_, Some(d)) if args.fail_on_regression => d.exit_code(args.fail_on),
+        _ => report.summary().gated(args.fail_on),
     })
 }
 
@@ -655,6 +656,7 @@ fn fleet(
         || args.tap.is_some()
         || args.html.is_some()
         || args.prometheus.is_some()
+        || args.markdown.is_some()
         || args.baseline.is_some()
     {
         return Err(Usage(
@@ -698,12 +700,8 @@ fn fleet(
     runtime.shutdown_background();
     Ok(reports
         .iter()
-        .map(|r| r.summary().exit_code())
-        .max_by_key(|c| match *c {
-            exit::FAILED => 2,
-            exit::INCOMPLETE => 1,
-            _ => 0,
-        })
+        .map(|r| r.summary().gated(args.fail_on))
+        .max_by_key(|c| exit::severity(*c))
         .unwrap_or(exit::OK))
 }
 
@@ -717,30 +715,41 @@ fn render(format: Format, report: &RunReport, diff: Option<&report::baseline::Di
         Format::Nagios => report::nagios::render(report),
         Format::Prometheus => report::prometheus::render(report),
         Format::Html => report::html::render(report),
+        Format::Markdown => report::markdown::render(report),
     }
 }
 
-/// On a terminal, one progress line on stderr while checks run; nothing otherwise.
-fn progress_sink(terminal: bool) -> runner::EventSink {
+/// On a terminal, one progress line on stderr while checks run ("[12/49] running
+/// tls.starttls-25"), cut to the terminal's width; nothing otherwise.
+fn progress_sink(terminal: bool, total: usize) -> runner::EventSink {
     if !terminal {
         return Arc::new(|_event| {});
     }
+    let width = terminal_width().unwrap_or(80);
     let done = std::sync::atomic::AtomicUsize::new(0);
     Arc::new(move |event| {
+        let n = |add: usize| done.fetch_add(add, std::sync::atomic::Ordering::Relaxed) + add;
         let line = match event {
-            runner::Event::Started { check } => format!("running {}", check.id),
-            runner::Event::Finished { result } => {
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                format!(
-                    "{n} checks done, last {} {}",
-                    result.id, result.verdict.status
-                )
+            runner::Event::Started { check } => {
+                report::human::progress_line(n(0), total, &format!("running {}", check.id), width)
             }
+            runner::Event::Finished { result } => report::human::progress_line(
+                n(1),
+                total,
+                &format!("{} {}", result.id, result.verdict.status),
+                width,
+            ),
         };
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
     })
+}
+
+/// The width of the terminal on stderr, when it is one.
+fn terminal_width() -> Option<usize> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stderr()).ok()?;
+    (ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
 
 /// SIGINT and SIGTERM, caught from the moment the runtime exists, so an interrupted run can

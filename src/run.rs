@@ -230,6 +230,13 @@ pub async fn replay(plan: &Plan, recording: Recording, sink: EventSink) -> RunRe
     let t0 = Instant::now();
     let mut checks = plan.checks.clone();
     checks.retain(|c| recording.checks.contains_key(&c.id));
+    let vantages: BTreeMap<String, runner::Vantage> = recording
+        .checks
+        .iter()
+        .filter_map(|(id, e)| {
+            crate::report::record::vantage(&recording.run, e).map(|v| (id.clone(), v))
+        })
+        .collect();
     let observations: BTreeMap<String, runner::Recorded> = recording
         .checks
         .into_iter()
@@ -244,6 +251,10 @@ pub async fn replay(plan: &Plan, recording: Recording, sink: EventSink) -> RunRe
         sink,
     )
     .await;
+    let mut results = results;
+    for r in results.iter_mut().filter(|r| r.observed) {
+        r.vantage = vantages.get(&r.id).cloned();
+    }
     let mut report = RunReport {
         host: recording.run.host,
         account: recording.run.account,

@@ -23,6 +23,13 @@ if ! command -v chromium >/dev/null; then
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 fi
 
+# The progress line is checked on a real terminal: a tmux pane.
+if ! command -v tmux >/dev/null; then
+  step "installing tmux (progress line test)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
+fi
+
 rm -f target/tmp/reliability.txt
 step "cargo test (unit, fixtures, fakes, lab)"
 cargo test --all-targets --locked

@@ -1,4 +1,5 @@
-//! The terminal report: one line per check grouped by family, a summary, then the fixes.
+//! The terminal report: one line per check grouped by the tutorial's sections, the causes with
+//! what they explain indented under them, the fixes, and the counts on the last line.
 
 use std::fmt::Write as _;
 
@@ -31,117 +32,169 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-pub fn render(report: &RunReport, colour: bool) -> String {
-    let mut out = String::new();
+/// The one-line counts: "38 passed, 5 failed, 2 warnings, 2 skipped, 2 errors".
+pub fn counts(s: &super::Summary) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{} passed, {} failed, {}, {} skipped, {}",
+        s.pass,
+        s.fail,
+        plural(s.warn, "warning"),
+        s.skip,
+        plural(s.error, "error")
+    )
+}
+
+/// The run's header: tool, host, account, where it ran from, what the server runs.
+fn header(report: &RunReport) -> String {
     let account = report
         .account
         .as_deref()
         .map(|a| format!(", account {a}"))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "mailcheck {} on {}{account}",
+    let mut out = format!(
+        "mailcheck {} on {}{account}\nran {}",
         env!("CARGO_PKG_VERSION"),
-        report.host
+        clean(&report.host),
+        super::vantage_line(report)
     );
+    if let Some(v) = super::versions_line(report) {
+        let _ = write!(out, "; the server runs {}", clean(&v));
+    }
+    out.push('\n');
+    out
+}
+
+pub fn render(report: &RunReport, colour: bool) -> String {
+    let mut out = header(report);
     let width = report
         .results
         .iter()
         .map(|r| r.id.len())
         .max()
         .unwrap_or(10);
-    let mut family = "";
-    for r in &report.results {
-        if r.family != family {
-            family = &r.family;
-            let _ = writeln!(out, "\n{family}");
-        }
-        let tag = paint(
-            &format!("{:<5}", r.verdict.status.as_str().to_uppercase()),
-            r.verdict.status,
+    let tag = |status: Status| {
+        paint(
+            &format!("{:<5}", status.as_str().to_uppercase()),
+            status,
             colour,
-        );
-        let _ = writeln!(
-            out,
-            "  {tag} {:<width$} {:<4} {}",
-            r.id,
-            r.requirement,
-            clean(&r.verdict.message)
-        );
+        )
+    };
+    for (section, results) in super::by_section(&report.results) {
+        let _ = writeln!(out, "\n{section} ({})", super::section_range(section));
+        for r in results {
+            // The cause itself is told once, in the Causes block; here only a pointer to it.
+            let pointer = match super::direct_causes(report, r).first() {
+                Some((super::CauseRef::Check(c), super::Link::CausedBy)) => {
+                    format!(" (cause: {})", c.id)
+                }
+                Some((super::CauseRef::Log(_), _)) => " (cause: the server's log)".to_string(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {:<width$} {:<4} {}{pointer}",
+                tag(r.verdict.status),
+                r.id,
+                r.requirement,
+                clean(&super::own_message(r))
+            );
+        }
     }
-    let s = report.summary();
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let _ = writeln!(
-        out,
-        "\n{} passed, {} failed, {}, {} skipped, {} in {:.2} s",
-        s.pass,
-        s.fail,
-        plural(s.warn, "warning"),
-        s.skip,
-        plural(s.error, "error"),
-        report.duration.as_secs_f64()
-    );
-    let chains = cause_chains(report);
+    let chains = super::cause_chains(report);
+    let mut shown_fix: Vec<&str> = Vec::new();
     if !chains.is_empty() {
         let _ = writeln!(out, "\nCauses (fix these first):");
-        for (cause, status, message, effects) in chains {
-            let tag = paint(&status.as_str().to_uppercase(), status, colour);
-            let _ = writeln!(out, "  {tag} {cause}: {}", clean(&message));
-            for (e, s) in effects {
-                let _ = writeln!(out, "      -> {e} ({s})");
+        for chain in &chains {
+            match chain.cause {
+                super::CauseRef::Check(c) => {
+                    let _ = writeln!(
+                        out,
+                        "  {} {} ({}): {}",
+                        tag(c.verdict.status),
+                        c.id,
+                        c.requirement,
+                        clean(&super::own_message(c))
+                    );
+                    if let Some(f) = &c.fix {
+                        let _ = writeln!(out, "        fix: {}", clean(f));
+                        shown_fix.push(&c.id);
+                    }
+                }
+                super::CauseRef::Log(line) => {
+                    let _ = writeln!(out, "  LOG   the server logged: {}", clean(line));
+                }
             }
+            effects(&mut out, &chain.effects, 1, &tag);
         }
     }
-    let fixes: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.verdict.status,
-                Status::Fail | Status::Warn | Status::Error
-            )
-        })
-        .filter_map(|r| r.fix.as_ref().map(|f| (r, f)))
-        .collect();
+    let fixes: Vec<_> = super::by_section(report.results.iter().filter(|r| {
+        matches!(
+            r.verdict.status,
+            Status::Fail | Status::Warn | Status::Error
+        ) && !shown_fix.contains(&r.id.as_str())
+    }))
+    .into_iter()
+    .flat_map(|(_, list)| list)
+    .filter_map(|r| r.fix.as_ref().map(|f| (r, f)))
+    .collect();
     if !fixes.is_empty() {
         let _ = writeln!(out, "\nHow to fix:");
-        for (r, f) in fixes {
+        for (r, f) in &fixes {
             let _ = writeln!(out, "  {} ({}): {}", r.id, r.verdict.status, clean(f));
         }
+    }
+    if !chains.is_empty() || !fixes.is_empty() {
         let _ = writeln!(
             out,
             "\n`mailcheck explain ID` tells why each requirement matters."
         );
     }
+    let _ = writeln!(
+        out,
+        "\n{} in {:.2} s",
+        counts(&report.summary()),
+        report.duration.as_secs_f64()
+    );
     out
 }
 
-/// A check that explains others: (id, status, message, [(effect id, effect status)]).
-pub type CauseChain = (String, Status, String, Vec<(String, Status)>);
-
-/// Each check that explains others, with the checks it explains, in report order.
-pub fn cause_chains(report: &RunReport) -> Vec<CauseChain> {
-    let mut out: Vec<CauseChain> = Vec::new();
-    for r in &report.results {
-        for c in &r.verdict.caused_by {
-            let crate::verdict::Cause::Check { check, .. } = c else {
-                continue;
-            };
-            let Some(cause) = report.results.iter().find(|x| &x.id == check) else {
-                continue;
-            };
-            match out.iter_mut().find(|(id, ..)| id == check) {
-                Some(entry) => entry.3.push((r.id.clone(), r.verdict.status)),
-                None => out.push((
-                    cause.id.clone(),
-                    cause.verdict.status,
-                    cause.verdict.message.clone(),
-                    vec![(r.id.clone(), r.verdict.status)],
-                )),
-            }
-        }
+/// The effects of a cause, each indented under what explains it.
+fn effects(
+    out: &mut String,
+    list: &[super::Effect<'_>],
+    depth: usize,
+    tag: &dyn Fn(Status) -> String,
+) {
+    for e in list {
+        let r = e.result;
+        let what = match e.link {
+            super::Link::CausedBy => format!(": {}", clean(&super::own_message(r))),
+            super::Link::BlockedBy => " did not run".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{}-> {} {} ({}){what}",
+            "   ".repeat(depth + 1),
+            tag(r.verdict.status),
+            r.id,
+            r.requirement,
+        );
+        effects(out, &e.effects, depth + 1, tag);
     }
-    out
+}
+
+/// The progress line on a terminal: how many checks are done of how many, and the latest
+/// event, cut to `width` columns so that `\r` can overwrite it (a wrapped line cannot be).
+pub fn progress_line(done: usize, total: usize, event: &str, width: usize) -> String {
+    let line = format!("[{done}/{total}] {}", clean(event));
+    let width = width.max(10);
+    if line.chars().count() < width {
+        return line;
+    }
+    let mut cut: String = line.chars().take(width - 2).collect();
+    cut.push('…');
+    cut
 }
 
 /// `--timings`: each check's duration, slowest first, and the run's total.

@@ -1,8 +1,9 @@
-//! JUnit XML (quick-junit): one testsuite per family, check ids as test names, `<failure>` for
-//! fail, `<error>` for error, `<skipped>` for skip; the evidence (with any SMTP transcript) in
-//! system-out.
+//! JUnit XML (quick-junit): one testsuite per tutorial section (T-order), check ids as test
+//! names, `<failure>` for fail, `<error>` for error, `<skipped>` for skip; each case that did
+//! not pass carries its fix, its causes (root first) and where it ran from, in the failure's
+//! text and as properties; the evidence (with any SMTP transcript) in system-out.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::RunReport;
 use crate::verdict::Status;
@@ -10,27 +11,49 @@ use crate::verdict::Status;
 pub fn render(report: &RunReport) -> String {
     let mut xml = Report::new("mailcheck");
     xml.set_time(report.duration);
-    let mut families: Vec<&str> = report.results.iter().map(|r| r.family.as_str()).collect();
-    families.dedup();
-    for family in families {
-        let mut suite = TestSuite::new(family);
-        for r in report.results.iter().filter(|r| r.family == family) {
+    for (section, results) in super::by_section(&report.results) {
+        let mut suite = TestSuite::new(section);
+        for r in results {
             let mut status = match r.verdict.status {
                 Status::Pass | Status::Warn => TestCaseStatus::success(),
                 Status::Skip => TestCaseStatus::skipped(),
                 Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
                 Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
             };
+            let causes = super::causes_of(report, r);
+            let vantage = r.vantage.as_ref().map(|v| v.describe());
             if r.verdict.status != Status::Pass {
-                status.set_message(r.verdict.message.clone());
+                status.set_message(super::own_message(r));
                 status.set_type(r.verdict.status.as_str());
             }
-            if let (Status::Fail | Status::Error, Some(fix)) = (r.verdict.status, &r.fix) {
-                status.set_description(format!("{}\nfix: {fix}", r.verdict.message));
+            if matches!(r.verdict.status, Status::Fail | Status::Error) {
+                let mut text = super::own_message(r);
+                for c in &causes {
+                    text.push_str(&format!("\ncaused by: {c}"));
+                }
+                if let Some(fix) = &r.fix {
+                    text.push_str(&format!("\nfix: {fix}"));
+                }
+                if let Some(v) = &vantage {
+                    text.push_str(&format!("\nran {v}"));
+                }
+                status.set_description(text);
             }
             let mut case = TestCase::new(r.id.clone(), status);
             case.set_classname(format!("{}.{}", r.requirement, r.family));
             case.set_time(r.duration);
+            case.add_property(Property::new("requirement", r.requirement.clone()));
+            if r.verdict.status != Status::Pass {
+                if let Some(fix) = &r.fix {
+                    case.add_property(Property::new("fix", fix.clone()));
+                }
+                for c in &causes {
+                    case.add_property(Property::new("caused_by", c.clone()));
+                }
+            }
+            if let Some(v) = vantage {
+                case.add_property(Property::new("vantage", v));
+            }
             let mut out = format!("{} {}: {}\n", r.verdict.status, r.id, r.verdict.message);
             if r.verdict.status == Status::Warn {
                 out.insert_str(0, "WARNING: ");

@@ -47,6 +47,26 @@ pub struct RecordEntry {
     /// Why there was no observation (the runner's `Unobserved`, as JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unobserved: Option<serde_json::Value>,
+    /// Where the check ran (recordings made before this field: see [`vantage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<crate::runner::Vantage>,
+}
+
+/// Where a recorded check ran: as recorded, else, for an observed check of a recording made
+/// before vantages were recorded, what the run's abilities say (host-side checks ran only on
+/// the server then).
+pub fn vantage(run: &RunInfo, e: &RecordEntry) -> Option<crate::runner::Vantage> {
+    if e.vantage.is_some() || e.observation.is_none() {
+        return e.vantage.clone();
+    }
+    Some(crate::runner::Vantage {
+        place: if run.abilities.local {
+            crate::runner::Place::Server
+        } else {
+            crate::runner::Place::Remote
+        },
+        address: None,
+    })
 }
 
 /// A recording read back.
@@ -96,6 +116,7 @@ pub fn entry(report: &RunReport, r: &crate::runner::CheckResult) -> RecordEntry 
         message_contains: Vec::new(),
         observation,
         unobserved,
+        vantage: r.vantage.clone(),
     }
 }
 

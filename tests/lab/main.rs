@@ -20,5 +20,6 @@ mod postfix;
 mod reliability;
 mod report_schema;
 mod ssh;
+mod reports;
 mod system;
 mod upgrade_checks;
