@@ -10,8 +10,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(argv.len() <= data.len() + 1);
     let text = mailcheck_fuzz::text(data);
     if let Some(s) = procfs::parse_stat(&text) {
-        let _ = procfs::ticks_to_unix_ms(i64::MAX, s.start_ticks, 100);
-        let _ = procfs::ticks_to_unix_ms(-1, s.start_ticks, 0);
+        let _ = procfs::ticks_to_unix_ms(i64::MAX, s.starttime_ticks, 100);
+        let _ = procfs::ticks_to_unix_ms(-1, s.starttime_ticks, 0);
     }
     if let Some(c) = procfs::parse_status(&text) {
         let _ = c.fs_ids();
