@@ -278,3 +278,35 @@ fn mutated_real_certificate() {
 }
 
 // What coverage-guided fuzzing (fuzz/, bench/fuzz.sh) found, one test per crash.
+
+/// fuzz/ postfix_config (seed 133cfc8d596f6a74): `mydomain = $myhostname` with a system
+/// hostname without a dot recursed through myhostname's default (`host.$mydomain`) until the
+/// stack overflowed. Postfix evaluates mydomain before myhostname is set, so `$myhostname` is
+/// empty there: myhostname is `atlantis.`, and mydomain the same.
+#[test]
+fn fuzz_crash_mydomain_references_myhostname() {
+    let m =
+        probe::postfix::MainCf::parse(Path::new("main.cf"), "mydomain = $myhostname\n", "atlantis");
+    assert_eq!(m.get("myhostname"), "atlantis.");
+    assert_eq!(m.get("mydomain"), "atlantis.");
+    let m = probe::postfix::MainCf::parse(
+        Path::new("main.cf"),
+        "mydomain = ${myhostname?{$myhostname.x}:y}\nmyorigin = $mydomain\n",
+        "atlantis",
+    );
+    let _ = (m.get("myhostname"), m.get("myorigin"));
+}
+
+/// fuzz/ ssh_target (4 artifacts, 2026-12-02): a bracketed `--ssh` host that is not an IPv6
+/// address (`u@[1:1]`, `u@[:]`, `u:@[[1]:1`) parses, but its Display drops the brackets, so the
+/// printed target parses to another host and port (or not at all). Not fixed here
+/// (src/remote/ssh belongs to the --ssh work); ignored until it is.
+#[test]
+#[ignore = "open: ssh Target's Display drops the brackets of a bracketed host that is not IPv6"]
+fn fuzz_crash_ssh_target_round_trip() {
+    for s in ["u@[1:1]", "u@[:]", "u:@[[1]:1", "u@[gggggggggggg1:1]"] {
+        let t: mailcheck::remote::ssh::Target = s.parse().unwrap();
+        let again = t.to_string().parse::<mailcheck::remote::ssh::Target>().ok();
+        assert_eq!(again, Some(t), "{s}");
+    }
+}

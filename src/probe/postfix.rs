@@ -95,6 +95,23 @@ const MAX_EXPANSION: usize = 64 * 1024;
 /// Most `$name` lookups in one expansion; a real main.cf needs a few dozen.
 const MAX_LOOKUPS: usize = 2_000;
 
+thread_local! {
+    /// Set while myhostname's default is computed from mydomain: inside it `$myhostname` is not
+    /// defined yet (Postfix evaluates mydomain before it sets myhostname), so it expands empty.
+    /// Without this, `mydomain = $myhostname` and a hostname without a dot recursed until the
+    /// stack overflowed (found by fuzz/ postfix_config).
+    static IN_MYHOSTNAME_DEFAULT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Clears IN_MYHOSTNAME_DEFAULT when myhostname's default is done, also on unwinding.
+struct MyhostnameDefault;
+
+impl Drop for MyhostnameDefault {
+    fn drop(&mut self) {
+        IN_MYHOSTNAME_DEFAULT.set(false);
+    }
+}
+
 /// One `name = value` line of main.cf, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -187,8 +204,15 @@ impl MainCf {
                 if host.contains('.') {
                     return host;
                 }
+                if IN_MYHOSTNAME_DEFAULT.get() {
+                    return String::new();
+                }
                 let domain = match self.raw("mydomain") {
-                    Some(d) => self.expand(d, 1),
+                    Some(d) => {
+                        IN_MYHOSTNAME_DEFAULT.set(true);
+                        let _done = MyhostnameDefault;
+                        self.expand(d, 1)
+                    }
                     None => "localdomain".to_string(),
                 };
                 format!("{host}.{domain}")
