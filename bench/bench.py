@@ -43,6 +43,7 @@ def main():
             "cpu_median_ms": statistics.median(x["cpu_ms"] for x in s),
             "peak_rss_mib": max(x["rss_kib"] for x in s) / 1024,
             "exit_codes": sorted({x["exit"] for x in s}),
+            "p10_ms": q(ms, 0.1), "samples_ms": ms,
         }
     json.dump(rows, open(out, "w"), indent=2)
     print("| command | runs | min | median | p90 | max | CPU (median) | peak RSS | exit |")
