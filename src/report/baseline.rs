@@ -164,6 +164,10 @@ pub const VOLATILE_KEYS: &[(&str, &str)] = &[
     ("message_ids", "this run's test messages"),
     ("token", "this run's test-mail token"),
     (
+        "local",
+        "this end of a connection (ip:port): the source port is new each time",
+    ),
+    (
         "delivered",
         "the Maildir file name of this run's test message (the Maildir is `maildir`)",
     ),
