@@ -141,9 +141,17 @@ pub struct RecordedError {
 pub trait ErasedKind: Send + Sync {
     fn meta(&self) -> KindMeta;
     /// Validates a check's `[probe]` table (without `kind`) into a loaded probe.
-    fn load(&self, table: toml::Table) -> Result<Box<dyn LoadedProbe>, String>;
+    fn load(&self, table: toml::Table) -> Result<Box<dyn LoadedProbe>, SpecError>;
     /// The JSON Schema of the observation (the report's `evidence`).
     fn observation_schema(&self) -> serde_json::Value;
+}
+
+/// A `[probe]` table that does not fit its kind's spec: the key (when one is to blame) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", key.as_deref().map(|k| format!("{k}: ")).unwrap_or_default())]
+pub struct SpecError {
+    pub key: Option<String>,
+    pub message: String,
 }
 
 /// A check's validated `[probe]`, ready to run.
@@ -224,14 +232,13 @@ impl<K: Kind> ErasedKind for Registered<K> {
         meta_of::<K>()
     }
 
-    fn load(&self, table: toml::Table) -> Result<Box<dyn LoadedProbe>, String> {
+    fn load(&self, table: toml::Table) -> Result<Box<dyn LoadedProbe>, SpecError> {
         let de = toml::Value::Table(table);
         let spec: K::Spec = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            if path == "." || path.is_empty() {
-                e.inner().to_string()
-            } else {
-                format!("{path}: {}", e.inner())
+            SpecError {
+                key: (path != "." && !path.is_empty()).then_some(path),
+                message: e.inner().to_string(),
             }
         })?;
         Ok(Box::new(Loaded::<K> {

@@ -4,8 +4,8 @@
 
 pub mod diagnosis;
 pub mod hardening;
-pub mod remote;
 pub mod maillog;
+pub mod remote;
 pub mod upgrade;
 
 use std::net::IpAddr;
@@ -84,7 +84,7 @@ pub struct Facts {
     pub mysql: crate::probe::mysql::Connections,
     connections: Semaphore,
     postfix: OnceCell<Result<Arc<PostfixConfig>, ProbeError>>,
-    mynetworks: OnceCell<Result<String, String>>,
+    mynetworks: OnceCell<Result<String, ProbeError>>,
     mysql_maps: OnceCell<Result<Arc<Vec<LoadedMap>>, ProbeError>>,
     mailbox: OnceCell<Result<AccountMaildir, String>>,
     smtp: OnceCell<Arc<PortSession>>,
@@ -194,10 +194,10 @@ impl Facts {
 
     /// mynetworks as Postfix uses it: main.cf's value or, when main.cf does not set it, what
     /// `postconf -h mynetworks` computes from mynetworks_style.
-    pub async fn mynetworks(&self) -> Result<String, String> {
+    pub async fn mynetworks(&self) -> Result<String, ProbeError> {
         self.mynetworks
             .get_or_init(|| async {
-                let cfg = self.postfix().await.map_err(|e| e.to_string())?;
+                let cfg = self.postfix().await?;
                 if cfg.main.raw("mynetworks").is_some() {
                     return Ok(cfg.get("mynetworks"));
                 }
@@ -207,7 +207,7 @@ impl Facts {
                     self.settings.timeouts.socket,
                 )
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| ProbeError::Other(e.to_string()))
             })
             .await
             .clone()

@@ -901,7 +901,7 @@ pub struct RelaySetup {
     pub dial: Dial,
     /// `Some` when mailcheck runs on the server: the effective mynetworks, or why it could not
     /// be read.
-    pub mynetworks: Option<Result<String, String>>,
+    pub mynetworks: Option<Result<String, crate::probe::ProbeError>>,
     pub local_addresses: Vec<IpAddr>,
     /// Not on the server: the server's mynetworks, when mailcheck learned it over SSH; the
     /// probe then comes from this machine's route to the server, checked against it.
@@ -924,7 +924,7 @@ pub async fn relay_probe(setup: &RelaySetup) -> RelayProbe {
         let value = match mynetworks {
             Ok(v) => v.clone(),
             Err(e) => {
-                p.mynetworks_problem = Some(e.clone());
+                p.mynetworks_problem = Some(e.to_string());
                 return p;
             }
         };

@@ -90,15 +90,46 @@ impl ServerCertVerifier for DangerousRecordingVerifier {
     }
 }
 
+/// The TLS client could not be set up (before any byte was sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("TLS configuration: {0}")]
+    Config(String),
+    #[error("invalid TLS server name {0:?}")]
+    ServerName(String),
+}
+
+/// A certificate (DER or PEM) that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertParseError {
+    #[error("not an X.509 certificate: {0}")]
+    NotX509(String),
+    #[error("{0} bytes after the certificate")]
+    Trailing(usize),
+    #[error("validity date out of range ({0})")]
+    DateOutOfRange(i64),
+    #[error("SHA-256 unavailable")]
+    NoSha256,
+    #[error("PEM block #{index}: {detail}")]
+    Pem { index: usize, detail: String },
+    #[error("certificate #{index}: {source}")]
+    Certificate {
+        index: usize,
+        source: Box<CertParseError>,
+    },
+    #[error("no CERTIFICATE block found")]
+    NoCertificate,
+}
+
 /// A rustls client config (ring provider, TLS 1.2 and 1.3) that trusts whatever `verifier`
 /// accepts, plus that verifier so the caller can read the recorded chain.
-pub fn dangerous_client_config() -> Result<(ClientConfig, Arc<DangerousRecordingVerifier>), String>
-{
+pub fn dangerous_client_config()
+-> Result<(ClientConfig, Arc<DangerousRecordingVerifier>), TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(DangerousRecordingVerifier::new(&provider));
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
+        .map_err(|e| TlsSetupError::Config(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
@@ -112,12 +143,12 @@ pub fn dangerous_client_config() -> Result<(ClientConfig, Arc<DangerousRecording
 }
 
 /// The name to present: a DNS name (sent as SNI) or, for an address, an IP name (no SNI).
-pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
+pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsSetupError> {
     let bare = name.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(ServerName::IpAddress(ip.into()));
     }
-    ServerName::try_from(name.to_string()).map_err(|_| format!("invalid TLS server name {name:?}"))
+    ServerName::try_from(name.to_string()).map_err(|_| TlsSetupError::ServerName(name.to_string()))
 }
 
 /// What the TLS handshake established.
@@ -219,11 +250,11 @@ fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Erro
 
 impl CertInfo {
     /// Parses one DER certificate.
-    pub fn from_der(der: &[u8]) -> Result<CertInfo, String> {
+    pub fn from_der(der: &[u8]) -> Result<CertInfo, CertParseError> {
         let (rest, cert) =
-            X509Certificate::from_der(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
+            X509Certificate::from_der(der).map_err(|e| CertParseError::NotX509(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(format!("{} bytes after the certificate", rest.len()));
+            return Err(CertParseError::Trailing(rest.len()));
         }
         let subject_cn = cert
             .subject()
@@ -338,14 +369,22 @@ fn dns_name_matches(pattern: &str, host: &str) -> bool {
 }
 
 /// Reads every CERTIFICATE block of a PEM file (e.g. Postfix's `smtpd_tls_cert_file`).
-pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertInfo>, String> {
+pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<CertInfo>, CertParseError> {
     let mut out = Vec::new();
     for (i, item) in CertificateDer::pem_slice_iter(pem).enumerate() {
-        let der = item.map_err(|e| format!("PEM block #{i}: {e}"))?;
-        out.push(CertInfo::from_der(&der).map_err(|e| format!("certificate #{i}: {e}"))?);
+        let der = item.map_err(|e| CertParseError::Pem {
+            index: i,
+            detail: e.to_string(),
+        })?;
+        out.push(
+            CertInfo::from_der(&der).map_err(|e| CertParseError::Certificate {
+                index: i,
+                source: Box::new(e),
+            })?,
+        );
     }
     if out.is_empty() {
-        return Err("no CERTIFICATE block found".to_string());
+        return Err(CertParseError::NoCertificate);
     }
     Ok(out)
 }
@@ -362,13 +401,13 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn system_time(unix: i64) -> Result<SystemTime, String> {
+fn system_time(unix: i64) -> Result<SystemTime, CertParseError> {
     let t = if unix >= 0 {
         UNIX_EPOCH.checked_add(Duration::from_secs(unix.unsigned_abs()))
     } else {
         UNIX_EPOCH.checked_sub(Duration::from_secs(unix.unsigned_abs()))
     };
-    t.ok_or_else(|| format!("validity date out of range ({unix})"))
+    t.ok_or(CertParseError::DateOutOfRange(unix))
 }
 
 fn key_facts(cert: &X509Certificate<'_>) -> (String, Option<u32>) {
@@ -435,13 +474,13 @@ fn is_self_issued(cert: &X509Certificate<'_>) -> bool {
 }
 
 /// SHA-256 through the ring provider rustls already carries (no extra hashing crate).
-fn fingerprint(der: &[u8]) -> Result<String, String> {
+fn fingerprint(der: &[u8]) -> Result<String, CertParseError> {
     let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
         .tls13()
-        .ok_or("SHA-256 unavailable")?;
+        .ok_or(CertParseError::NoSha256)?;
     let hash = suite.common.hash_provider;
     if hash.algorithm() != rustls::crypto::hash::HashAlgorithm::SHA256 {
-        return Err("SHA-256 unavailable".to_string());
+        return Err(CertParseError::NoSha256);
     }
     let digest = hash.hash(der);
     Ok(digest

@@ -517,7 +517,8 @@ type Parsed = (CertFacts, Option<PublicHalf>, Vec<u8>, Vec<u8>);
 fn cert_facts(index: usize, block: &PemBlock) -> Result<Parsed, CertError> {
     let (_, cert) =
         X509Certificate::from_der(&block.der).map_err(|e| CertError::NotX509(e.to_string()))?;
-    let info = super::tls::CertInfo::from_der(&block.der).map_err(CertError::NotX509)?;
+    let info = super::tls::CertInfo::from_der(&block.der)
+        .map_err(|e| CertError::NotX509(e.to_string()))?;
     let (key, half) = cert_public(&cert);
     let validity = cert.validity();
     let nb = validity.not_before.timestamp();

@@ -796,7 +796,11 @@ mod tests {
             vec![here(&cs[1], Verdict::fail("454 TLS not available"))],
             &ran(vec![wire("postfix.a", Status::Warn, "the key is 0644")]),
         );
-        assert_eq!(status(&out, "postfix.a").0, Status::Warn, "a warning stays one");
+        assert_eq!(
+            status(&out, "postfix.a").0,
+            Status::Warn,
+            "a warning stays one"
+        );
         let m = out.iter().find(|r| r.id == "smtp.m").unwrap();
         assert_eq!(m.verdict.caused_by.len(), 1);
         let mut again = out.clone();

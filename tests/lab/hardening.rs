@@ -592,11 +592,8 @@ fn h7_relay_tricks_default_untrusted_routing_and_open_relay() {
 
 // ---- The checks (H1-H7), as a user runs them: the real binary from the workstation namespace ----
 
-#[path = "../support/workstation.rs"]
-mod workstation;
-
+use crate::workstation::Workstation;
 use std::collections::BTreeMap;
-use workstation::Workstation;
 
 /// Every hardening check and its requirement.
 const CHECKS: &[(&str, &str)] = &[

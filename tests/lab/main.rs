@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 mod support;
+#[path = "../support/workstation.rs"]
+mod workstation;
 
 mod delivery;
 mod foundation;
@@ -19,7 +21,7 @@ mod network;
 mod postfix;
 mod reliability;
 mod report_schema;
-mod ssh;
 mod reports;
+mod ssh;
 mod system;
 mod upgrade_checks;

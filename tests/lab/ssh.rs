@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use crate::support as lab;
 use lab::{Lab, LabGuard, RunOutput};
 
-#[path = "../support/workstation.rs"]
-mod workstation;
-use workstation::Workstation;
+use crate::workstation::Workstation;
 
 /// A few checks for the failure cases: two host checks, two network checks.
 const FEW: &[&str] = &[

@@ -59,7 +59,7 @@ impl Kind for MynetworksLoopback {
             // The same value the relay probe picks its source address from.
             match facts.mynetworks().await {
                 Ok(v) => mynetworks.effective = v,
-                Err(e) => computed_problem = Some(e),
+                Err(e) => computed_problem = Some(e.to_string()),
             }
         }
         let files = mynetworks

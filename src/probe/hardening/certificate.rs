@@ -72,7 +72,9 @@ pub fn algorithms(der: &[u8]) -> Result<CertAlgorithms, CertificateError> {
     if !rest.is_empty() {
         return Err(CertificateError::Trailing { bytes: rest.len() });
     }
-    let info = CertInfo::from_der(der).map_err(|detail| CertificateError::NotX509 { detail })?;
+    let info = CertInfo::from_der(der).map_err(|e| CertificateError::NotX509 {
+        detail: e.to_string(),
+    })?;
     let oid = cert.signature_algorithm.algorithm.to_id_string();
     let (name, hash) = signature_name(&oid);
     Ok(CertAlgorithms {

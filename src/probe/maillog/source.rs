@@ -317,7 +317,9 @@ pub fn discover(settings: &LogSettings) -> Discovery {
             }
             Err(why) => d.considered.push(Considered {
                 what: "journal".into(),
-                outcome: Outcome::Unusable { why },
+                outcome: Outcome::Unusable {
+                    why: why.to_string(),
+                },
             }),
         }
     }
@@ -614,9 +616,9 @@ fn usual_file(
 
 /// Whether the journal is where logs go: journalctl is installed and journald runs (its runtime
 /// directory exists) or the persistent journal holds journal files.
-fn journal(settings: &LogSettings) -> Result<PathBuf, String> {
+fn journal(settings: &LogSettings) -> Result<PathBuf, NoJournal> {
     if !settings.journalctl.is_file() {
-        return Err(format!("{} not installed", settings.journalctl.display()));
+        return Err(NoJournal::NotInstalled(settings.journalctl.clone()));
     }
     if let Some(dir) = &settings.journal_directory {
         return Ok(dir.clone());
@@ -627,11 +629,22 @@ fn journal(settings: &LogSettings) -> Result<PathBuf, String> {
     if holds_journal_files(&settings.journal_persistent) {
         return Ok(settings.journal_persistent.clone());
     }
-    Err(format!(
-        "journald does not run ({} missing) and {} holds no journal files",
-        settings.journal_runtime.display(),
-        settings.journal_persistent.display()
-    ))
+    Err(NoJournal::NotRunning {
+        runtime: settings.journal_runtime.clone(),
+        persistent: settings.journal_persistent.clone(),
+    })
+}
+
+/// Why the journal is not where logs go.
+#[derive(Debug, Clone, thiserror::Error)]
+enum NoJournal {
+    #[error("{} not installed", .0.display())]
+    NotInstalled(PathBuf),
+    #[error("journald does not run ({} missing) and {} holds no journal files", runtime.display(), persistent.display())]
+    NotRunning {
+        runtime: PathBuf,
+        persistent: PathBuf,
+    },
 }
 
 /// `/var/log/journal/<machine-id>/*.journal`.

@@ -222,9 +222,12 @@ impl SmtpClient {
                 detail: "TLS is already active".to_string(),
             });
         }
-        let name = tls::server_name(server_name).map_err(|detail| SmtpError::Tls { detail })?;
-        let (config, verifier) =
-            tls::dangerous_client_config().map_err(|detail| SmtpError::Tls { detail })?;
+        let name = tls::server_name(server_name).map_err(|e| SmtpError::Tls {
+            detail: e.to_string(),
+        })?;
+        let (config, verifier) = tls::dangerous_client_config().map_err(|e| SmtpError::Tls {
+            detail: e.to_string(),
+        })?;
         let reply = self
             .exchange(Phase::Starttls, self.timeouts.command, Some(send))
             .await?;
