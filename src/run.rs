@@ -12,7 +12,7 @@ use futures::StreamExt as _;
 
 mod ssh;
 
-pub use ssh::{SERVER_RUN_LIMIT, ServerNotes, SshOutcome, SshSpec, run_host_ssh};
+pub use ssh::{SERVER_RUN_LIMIT, ServerNotes, SshOutcome, SshSpec, run_host_ssh, runs_on_server};
 
 use crate::catalogue::{Check, Scope};
 use crate::facts::{Facts, Ledger};

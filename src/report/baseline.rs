@@ -168,6 +168,10 @@ pub const VOLATILE_KEYS: &[(&str, &str)] = &[
         "this end of a connection (ip:port): the source port is new each time",
     ),
     (
+        "first_bytes",
+        "the server's first TLS bytes: the ServerHello's random differs every time",
+    ),
+    (
         "delivered",
         "the Maildir file name of this run's test message (the Maildir is `maildir`)",
     ),

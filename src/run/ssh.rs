@@ -68,9 +68,17 @@ enum Side {
     Server,
 }
 
+/// Whether `--ssh` runs the check on the server (the host checks, and what needs the Maildir).
+pub fn runs_on_server(c: &Check) -> bool {
+    side(c) == Side::Server
+}
+
 fn side(c: &Check) -> Side {
     match c.scope {
         Scope::Local => Side::Server,
+        // H1's probe may get a test message accepted: it runs where the Maildir is, like the
+        // deliveries, so the message is waited for and deleted with the run's other test mail.
+        Scope::Remote if c.probe.meta().name() == "smuggling" => Side::Server,
         Scope::Remote => Side::Here,
     }
 }

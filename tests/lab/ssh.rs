@@ -139,7 +139,7 @@ fn host_side() -> BTreeSet<String> {
     let cat = mailcheck::catalogue::Catalogue::embedded().unwrap();
     cat.checks()
         .iter()
-        .filter(|c| c.scope == mailcheck::catalogue::Scope::Local)
+        .filter(|c| mailcheck::run::runs_on_server(c))
         .map(|c| c.id.clone())
         .collect()
 }
