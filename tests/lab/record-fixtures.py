@@ -43,6 +43,10 @@ def main(save_dir, fixtures):
             e = json.loads(text)
             if "observation" not in e and "unobserved" not in e:
                 continue  # skipped: nothing was observed
+            # The judge's own message: the runner appends the causes it linked
+            # ("; caused by ID: ..."), which replaying one observation does not redo.
+            if isinstance(e.get("message"), str):
+                e["message"] = re.split(r"; (?:perhaps )?caused by ", e["message"], maxsplit=1)[0]
             by_check.setdefault(e["check"], []).append((test, run.name, targeted, e))
     written = 0
     for check, recs in sorted(by_check.items()):
