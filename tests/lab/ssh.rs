@@ -430,12 +430,17 @@ fn ssh_an_open_relay_is_caught_from_outside() {
     assert_eq!(out.status(id), "fail", "{}", out.message(id));
     assert!(out.message(id).contains(&ws.addr), "{}", out.message(id));
     assert_eq!(place(&out, id), ("remote".into(), ws.addr.clone()));
-    // The host side ran on the server in the same run. (Its static reading of the
-    // restrictions does not see an OK map ahead of reject_unauth_destination: only the probe
-    // from outside does, so its status is not asserted here.)
+    // The host side ran on the server in the same run, and its static reading of the
+    // restrictions names the table that answers OK ahead of reject_unauth_destination.
     let id = "postfix.recipient-restrictions";
     assert_eq!(place(&out, id).0, "server", "{}", out.message(id));
     assert!(out.check(id)["observed"] == true, "{}", out.message(id));
+    assert_eq!(out.status(id), "fail", "{}", out.message(id));
+    assert!(
+        out.message(id).contains("check_recipient_access static:OK"),
+        "{}",
+        out.message(id)
+    );
     assert_eq!(out.code, 1, "{}", out.stderr);
 }
 

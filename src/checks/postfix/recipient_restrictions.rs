@@ -53,6 +53,16 @@ impl Kind for RecipientRestrictions {
                 )));
                 continue;
             }
+            if let Some(i) = r.static_ok_before {
+                findings.push(Verdict::fail(format!(
+                    "{}: `{} {}` comes before {}: the table answers OK for every address, so every client may relay (open relay)",
+                    p.shown(),
+                    items[i],
+                    items[i + 1],
+                    items[at]
+                )));
+                continue;
+            }
             protected_by.push(p.name.clone());
             // Clients the tutorial lets relay must be permitted before the protection.
             let lower: Vec<String> = items.iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -109,14 +119,25 @@ struct ListReading {
     protection: Option<usize>,
     /// A bare `permit` before the protection: everyone may relay.
     permit_before: bool,
+    /// Where a `check_*_access static:OK` (a table that permits every address) comes before
+    /// the protection: everyone may relay too.
+    static_ok_before: Option<usize>,
 }
 
 fn read_list(items: &[String]) -> ListReading {
     let lower: Vec<String> = items.iter().map(|s| s.to_ascii_lowercase()).collect();
     let protection = lower.iter().position(|i| PROTECTIONS.contains(&i.as_str()));
     let end = protection.unwrap_or(lower.len());
+    let static_ok_before = (0..end).find(|&i| {
+        lower[i].starts_with("check_")
+            && lower[i].ends_with("_access")
+            && lower
+                .get(i + 1)
+                .is_some_and(|t| t == "static:ok" || t == "static:permit")
+    });
     ListReading {
         protection,
         permit_before: lower[..end].iter().any(|i| i == "permit"),
+        static_ok_before,
     }
 }
