@@ -54,7 +54,7 @@ impl Target {
             return Err(TargetError::EmptyHost(shown));
         }
         check_word(host, &shown)?;
-        if host.contains('@') {
+        if host.contains(['@', '[', ']']) {
             return Err(TargetError::BadCharacter(shown));
         }
         if port == Some(0) {
@@ -160,10 +160,13 @@ impl fmt::Display for Target {
         if let Some(u) = &self.user {
             write!(f, "{u}@")?;
         }
+        // A host with a ':' (an IPv6 address) is bracketed, with or without a port, so that
+        // what is shown parses back to the same target.
         match (self.host.contains(':'), self.port) {
             (true, Some(p)) => write!(f, "[{}]:{p}", self.host),
+            (true, None) => write!(f, "[{}]", self.host),
             (false, Some(p)) => write!(f, "{}:{p}", self.host),
-            (_, None) => f.write_str(&self.host),
+            (false, None) => f.write_str(&self.host),
         }
     }
 }
