@@ -264,7 +264,7 @@ fn upgraded_lab_reports_the_upgrade() {
     let (s, m) = entry(&pending, "mysql.upgrade-pending");
     assert_eq!(s, "warn", "{m}");
     assert!(
-        m.contains("_upgrade_info says") && m.contains("not upgraded to MariaDB 11.8"),
+        m.contains("mariadb_upgrade_info") && m.contains("not upgraded to MariaDB 11.8"),
         "{m}"
     );
     let (s, m) = entry(&after, "mysql.upgrade-pending");
