@@ -168,6 +168,10 @@ pub const VOLATILE_KEYS: &[(&str, &str)] = &[
         "this end of a connection (ip:port): the source port is new each time",
     ),
     (
+        "config_read_basis",
+        "which long-running Postfix daemon dates the configuration read (pickup restarts on its own)",
+    ),
+    (
         "first_bytes",
         "the server's first TLS bytes: the ServerHello's random differs every time",
     ),
