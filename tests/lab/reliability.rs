@@ -344,6 +344,7 @@ fn lab_service_faults_give_bounded_verdicts() {
 
 /// Whether /proc/PID is `root` or one of its descendants, or one of the mail server's daemons.
 fn ours_or_the_servers(proc_dir: &std::path::Path, root: u32) -> bool {
+    use mailcheck::probe::procfs;
     const SERVER: [&str; 8] = [
         "master",
         "smtpd",
@@ -354,38 +355,24 @@ fn ours_or_the_servers(proc_dir: &std::path::Path, root: u32) -> bool {
         "mariadbd",
         "trivial-rewrite",
     ];
-    let stat = |dir: &std::path::Path| -> Option<(String, u32)> {
-        let s = std::fs::read_to_string(dir.join("stat")).ok()?;
-        let (open, close) = (s.find('(')?, s.rfind(')')?);
-        let comm = s[open + 1..close].to_string();
-        let ppid = s[close + 2..].split(' ').nth(1)?.parse().ok()?;
-        Some((comm, ppid))
-    };
-    let Some((comm, mut ppid)) = stat(proc_dir) else {
-        return false;
-    };
-    if SERVER.contains(&comm.as_str()) {
-        return true;
-    }
-    let Some(pid) = proc_dir
+    let Some(p) = proc_dir
         .file_name()
         .and_then(|n| n.to_str()?.parse::<u32>().ok())
+        .and_then(procfs::process)
     else {
         return false;
     };
-    if pid == root {
+    if p.pid == root || SERVER.contains(&p.comm.as_str()) {
         return true;
     }
+    let mut ppid = p.ppid;
     for _ in 0..64 {
         if ppid == root {
             return true;
         }
-        if ppid <= 1 {
-            return false;
-        }
-        match stat(&std::path::Path::new("/proc").join(ppid.to_string())) {
-            Some((_, next)) => ppid = next,
-            None => return false,
+        match procfs::process(ppid) {
+            Some(parent) if ppid > 1 => ppid = parent.ppid,
+            _ => return false,
         }
     }
     false
