@@ -61,6 +61,9 @@ pub struct Check {
     /// Runs after every other selected check has finished, whatever their status (TOML
     /// `last = true`): it reads what the whole run did.
     pub last: bool,
+    /// Its probe may get test mail delivered, so it runs where the Maildir is (TOML
+    /// `maildir = true`; with --ssh, on the server).
+    pub maildir: bool,
     pub scope: Scope,
     pub requires: Vec<Requirement>,
     pub timeout: Duration,

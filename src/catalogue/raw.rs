@@ -22,6 +22,10 @@ pub(super) struct RawCheck {
     /// what the run did, e.g. the server's log).
     #[serde(default)]
     last: bool,
+    /// Its probe may get test mail delivered: it runs where the Maildir is (with --ssh, on the
+    /// server), so the message is waited for and deleted.
+    #[serde(default)]
+    maildir: bool,
     scope: Scope,
     #[serde(default)]
     requires: Vec<Requirement>,
@@ -70,6 +74,7 @@ impl RawCheck {
             needs: self.needs,
             explains: self.explains,
             last: self.last,
+            maildir: self.maildir,
             scope: self.scope,
             requires: self.requires,
             timeout,

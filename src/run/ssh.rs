@@ -76,9 +76,9 @@ pub fn runs_on_server(c: &Check) -> bool {
 fn side(c: &Check) -> Side {
     match c.scope {
         Scope::Local => Side::Server,
-        // H1's probe may get a test message accepted: it runs where the Maildir is, like the
+        // A probe that may get test mail delivered (H1) runs where the Maildir is, like the
         // deliveries, so the message is waited for and deleted with the run's other test mail.
-        Scope::Remote if c.probe.meta().name() == "smuggling" => Side::Server,
+        Scope::Remote if c.maildir => Side::Server,
         Scope::Remote => Side::Here,
     }
 }
