@@ -31,6 +31,8 @@ pub struct SaslClient {
     /// The file's options; `None` when it could not be read.
     pub conf: Option<SaslConf>,
     pub read_problem: Option<String>,
+    /// The file is there but mailcheck may not read it (not root).
+    pub conf_denied: bool,
     /// `saslauthd_path`, else Cyrus SASL's compiled-in `/var/run/saslauthd/mux`.
     pub socket: PathBuf,
     pub socket_from_conf: bool,
@@ -163,9 +165,13 @@ pub fn sasl_client(cfg: &PostfixConfig, sasl_path: &str) -> SaslClient {
         d => PathBuf::from(d.split(':').next().unwrap_or("").trim()),
     };
     let conf_path = dir.join(format!("{sasl_path}.conf"));
-    let (conf, read_problem) = match std::fs::read_to_string(&conf_path) {
-        Ok(t) => (Some(sasl_conf::parse(&t)), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (conf, read_problem, conf_denied) = match std::fs::read_to_string(&conf_path) {
+        Ok(t) => (Some(sasl_conf::parse(&t)), None, false),
+        Err(e) => (
+            None,
+            Some(e.to_string()),
+            e.kind() == std::io::ErrorKind::PermissionDenied,
+        ),
     };
     let from_conf = conf
         .as_ref()
@@ -175,6 +181,7 @@ pub fn sasl_client(cfg: &PostfixConfig, sasl_path: &str) -> SaslClient {
         conf_path,
         conf,
         read_problem,
+        conf_denied,
         socket_from_conf: from_conf.is_some(),
         socket: from_conf.unwrap_or_else(|| PathBuf::from(CYRUS_DEFAULT_SOCKET)),
     }

@@ -226,7 +226,25 @@ impl LabGuard {
     /// `mailcheck run --host <lab host> --account <lab account> --format json <extra>`, with the
     /// password in MAILCHECK_PASSWORD.
     pub fn run(&self, extra: &[&str]) -> RunOutput {
-        let mut cmd = mailcheck_command();
+        self.run_command(mailcheck_command(), extra)
+    }
+
+    /// Like `run`, as the user nobody (uid and gid 65534, no groups) instead of root.
+    pub fn run_unprivileged(&self, extra: &[&str]) -> RunOutput {
+        let mut cmd = command("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        cmd.arg(mailcheck_bin());
+        self.run_command(cmd, extra)
+    }
+
+    fn run_command(&self, mut cmd: Command, extra: &[&str]) -> RunOutput {
+        let save = save_args();
+        if let Some(dir) = save.get(1).and_then(|d| Path::new(d).parent()) {
+            // The recording is written by the run's own user.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::create_dir_all(dir);
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
+        }
         cmd.args([
             "run",
             "--host",
@@ -237,7 +255,7 @@ impl LabGuard {
             "json",
         ])
         .args(extra)
-        .args(save_args())
+        .args(save)
         .env("MAILCHECK_PASSWORD", &self.lab.password)
         .env_remove("MAILCHECK_HOST")
         .env_remove("MAILCHECK_ACCOUNT");

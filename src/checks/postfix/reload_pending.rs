@@ -68,6 +68,11 @@ impl Kind for ReloadPending {
     async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let rt = facts.postfix_runtime().await.map_err(Unobserved::Failed)?;
         let m = &rt.master;
+        if m.pid_file.denied {
+            return Err(Unobserved::NeedsRoot {
+                path: m.pid_file.path.clone(),
+            });
+        }
         let problem = if m.is_master {
             None
         } else if let Some(e) = &m.pid_file.error {

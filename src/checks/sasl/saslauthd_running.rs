@@ -102,6 +102,11 @@ impl Kind for SaslauthdRunning {
                 continue;
             }
             let client = sasl_client(&cfg, &s.sasl_path);
+            if client.conf_denied {
+                return Err(Unobserved::NeedsRoot {
+                    path: client.conf_path,
+                });
+            }
             let method = client
                 .conf
                 .as_ref()

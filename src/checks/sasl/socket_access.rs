@@ -66,6 +66,11 @@ impl Kind for SocketAccess {
                 continue;
             }
             let client = sasl_client(&cfg, &s.sasl_path);
+            if client.conf_denied {
+                return Err(Unobserved::NeedsRoot {
+                    path: client.conf_path,
+                });
+            }
             let method = client
                 .conf
                 .as_ref()

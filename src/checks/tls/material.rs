@@ -61,6 +61,13 @@ impl Kind for Material {
             "" => cert.clone(),
             k => PathBuf::from(k),
         };
+        for path in [&cert, &key] {
+            if let Err(e) = std::fs::File::open(path)
+                && e.kind() == std::io::ErrorKind::PermissionDenied
+            {
+                return Err(Unobserved::NeedsRoot { path: path.clone() });
+            }
+        }
         tokio::task::spawn_blocking(move || tls_material::observe(&cert, &key))
             .await
             .map_err(|e| Unobserved::Failed(format!("the TLS material probe crashed: {e}")))

@@ -364,6 +364,9 @@ pub struct PidFile {
     /// Why there is no pid (missing, unreadable, not a number).
     #[serde(default)]
     pub error: Option<String>,
+    /// The file is there but this process may not read it (mailcheck is not root).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
 }
 
 impl PidFile {
@@ -372,6 +375,7 @@ impl PidFile {
         use std::io::Read;
         let mut text = String::new();
         let read = std::fs::File::open(path).and_then(|f| f.take(64).read_to_string(&mut text));
+        let denied = matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied);
         let (pid, error) = match read {
             Err(e) => (None, Some(e.to_string())),
             Ok(_) => match text.trim().parse::<u32>() {
@@ -383,6 +387,7 @@ impl PidFile {
             path: path.to_path_buf(),
             pid,
             error,
+            denied,
         }
     }
 }
@@ -643,6 +648,7 @@ mod tests {
                 path: "/p".into(),
                 pid: Some(10),
                 error: None,
+                denied: false,
             },
             pid_file_matches: true,
             socket: MuxSocket {
