@@ -99,6 +99,36 @@ fn no_send_sends_nothing() {
     }
 }
 
+/// The fix mailcheck gives for the tutorial's rule works: with it, both checks of T34 pass.
+#[test]
+fn the_fixed_attachment_rule_passes() {
+    let mut g = Lab::lock();
+    let fix = g.run(&["--only", "postfix.mime-header-checks", "--no-send"]);
+    let fix = fix.check("postfix.mime-header-checks")["fix"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let rule = fix
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no rule in the fix: {fix}"))
+        .to_string();
+    g.break_with(&format!(
+        "printf '%s\\n' '{rule}' > /etc/postfix/mime_header_checks && postfix reload"
+    ));
+    let out = g.run(&[
+        "--only",
+        "postfix.mime-header-checks",
+        "--only",
+        "delivery.attachment-ban",
+    ]);
+    g.restore();
+    for id in ["postfix.mime-header-checks", "delivery.attachment-ban"] {
+        assert_eq!(out.status(id), "pass", "{id} with `{rule}`: {}", out.message(id));
+    }
+    assert!(our_mail(&g).is_empty(), "accepted attachment mail was left behind");
+}
+
 #[test]
 fn mime_header_checks_removed_fails_the_attachment_ban() {
     let mut g = Lab::lock();

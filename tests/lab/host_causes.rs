@@ -212,3 +212,32 @@ fn a_key_that_is_not_the_certificates_is_named() {
     );
     assert_caused_by(&out, "tls.starttls-25", "tls.material");
 }
+
+#[test]
+fn a_queue_directory_postfix_cannot_write_is_named() {
+    let mut g = Lab::lock();
+    let incoming = "/var/spool/postfix/incoming";
+    g.break_with(&format!("chown root:root {incoming}"));
+    let cfg = std::env::temp_dir().join(format!("mailcheck-queue-{}.toml", std::process::id()));
+    std::fs::write(&cfg, "[timeouts]\ndelivery = \"3s\"\n").unwrap();
+    let mut args = only(&["queue.queue-access", "delivery.via-25"]);
+    args.extend(["--config".to_string(), cfg.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = g.run(&args);
+    sh(&format!("chown postfix:root {incoming}"));
+    g.restore();
+    let _ = std::fs::remove_file(&cfg);
+    assert_has(
+        &out,
+        "queue.queue-access",
+        "fail",
+        &[incoming, "root:root", "postfix"],
+    );
+    assert_eq!(
+        out.status("delivery.via-25"),
+        "fail",
+        "{}",
+        out.message("delivery.via-25")
+    );
+    assert_caused_by(&out, "delivery.via-25", "queue.queue-access");
+}
