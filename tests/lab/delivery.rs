@@ -124,9 +124,17 @@ fn the_fixed_attachment_rule_passes() {
     ]);
     g.restore();
     for id in ["postfix.mime-header-checks", "delivery.attachment-ban"] {
-        assert_eq!(out.status(id), "pass", "{id} with `{rule}`: {}", out.message(id));
+        assert_eq!(
+            out.status(id),
+            "pass",
+            "{id} with `{rule}`: {}",
+            out.message(id)
+        );
     }
-    assert!(our_mail(&g).is_empty(), "accepted attachment mail was left behind");
+    assert!(
+        our_mail(&g).is_empty(),
+        "accepted attachment mail was left behind"
+    );
 }
 
 #[test]

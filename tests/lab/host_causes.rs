@@ -241,3 +241,50 @@ fn a_queue_directory_postfix_cannot_write_is_named() {
     );
     assert_caused_by(&out, "delivery.via-25", "queue.queue-access");
 }
+
+/// Debian 12's Postfix reads /etc/postfix/sasl whatever cyrus_sasl_config_path says (measured:
+/// a smtpd.conf only in the other directory is not read). Pointing it elsewhere is a warning for
+/// the upgrade; the file gone from /etc/postfix/sasl is the failure, and AUTH's cause.
+#[test]
+fn the_sasl_config_path_as_debian_12_reads_it() {
+    let mut g = Lab::lock();
+    g.break_with(
+        "mkdir -p /etc/postfix/sasl-moved && cp -p /etc/postfix/sasl/smtpd.conf /etc/postfix/sasl-moved/ && \
+         postconf -e cyrus_sasl_config_path=/etc/postfix/sasl-moved && postfix reload 2>/dev/null && sleep 1",
+    );
+    let ids = ["sasl.smtpd-conf-path", "auth.login-works"];
+    let moved = run_only(&g, &ids);
+    sh(
+        "mv /etc/postfix/sasl/smtpd.conf /root/smtpd.conf.lab-test && postfix reload 2>/dev/null && sleep 1",
+    );
+    let gone = run_only(&g, &ids);
+    sh(
+        "mv /root/smtpd.conf.lab-test /etc/postfix/sasl/smtpd.conf && rm -rf /etc/postfix/sasl-moved && \
+        postconf -X cyrus_sasl_config_path && postfix reload 2>/dev/null && sleep 1",
+    );
+    g.restore();
+    assert_has(
+        &moved,
+        "sasl.smtpd-conf-path",
+        "warn",
+        &[
+            "/etc/postfix/sasl-moved",
+            "main.cf line",
+            "ignores it",
+            "Debian 13",
+        ],
+    );
+    assert_has(&moved, "auth.login-works", "pass", &[]);
+    assert_has(
+        &gone,
+        "sasl.smtpd-conf-path",
+        "fail",
+        &["/etc/postfix/sasl/smtpd.conf", "does not exist"],
+    );
+    assert_has(&gone, "auth.login-works", "fail", &["535"]);
+    assert_caused_by(&gone, "auth.login-works", "sasl.smtpd-conf-path");
+    let checks = gone.check("auth.login-works")["caused_by"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|c| c["source"] == "check").count());
+    assert_eq!(checks, 1, "{}", gone.check("auth.login-works"));
+}

@@ -93,11 +93,48 @@ impl Kind for SmtpdConfPath {
             (None, None) => "this Postfix".to_string(),
         };
         let fix = format!("postconf -e cyrus_sasl_config_path={dir} && postfix reload");
+        let names_tutorial_dir = dirs
+            .iter()
+            .any(|d| normal(Path::new(d)) == normal(&o.tutorial_dir));
+        let missing = || {
+            Verdict::fail(format!(
+                "smtpd reads {file}, which does not exist: Cyrus SASL then uses its defaults instead of the tutorial's pwcheck_method: saslauthd and mech_list: plain login"
+            ))
+            .with_fix(format!("create {file} as the tutorial says, then postfix reload"))
+        };
+        let built_in = o
+            .postfix_package
+            .as_deref()
+            .is_some_and(|p| debian_older(p, DEBIAN_DROPPED_BUILTIN));
+        if built_in {
+            // Measured on Debian 12 (3.7.11-0+deb12u1): smtpd reads <config_directory>/sasl
+            // whatever cyrus_sasl_config_path says, even when the file is only in the other
+            // directory.
+            if !o.tutorial_file_exists {
+                return missing();
+            }
+            if dirs.is_empty() || names_tutorial_dir {
+                return Verdict::pass(format!(
+                    "{}: {postfix} has {dir} built in, so smtpd reads {file} (Debian's postfix {DEBIAN_DROPPED_BUILTIN} and later, in Debian 13, need `cyrus_sasl_config_path = {dir}` in main.cf; the package's upgrade adds it)",
+                    if dirs.is_empty() {
+                        "cyrus_sasl_config_path is not set".to_string()
+                    } else {
+                        param.shown()
+                    }
+                ));
+            }
+            return Verdict::warn(format!(
+                "{}: {postfix} ignores it and reads {file} (its built-in {dir}), but Debian's postfix {DEBIAN_DROPPED_BUILTIN} and later (Debian 13) will look for {app}.conf in {} instead",
+                param.shown(),
+                dirs.join(", ")
+            ))
+            .with_fix(fix);
+        }
         if !dirs.is_empty() {
-            if dirs
-                .iter()
-                .any(|d| normal(Path::new(d)) == normal(&o.tutorial_dir))
-            {
+            if names_tutorial_dir {
+                if !o.tutorial_file_exists {
+                    return missing();
+                }
                 return Verdict::pass(format!("{}: smtpd reads {file}", param.shown()));
             }
             return Verdict::fail(format!(
@@ -107,15 +144,6 @@ impl Kind for SmtpdConfPath {
                 if o.tutorial_file_exists { "" } else { " (it does not exist either)" }
             ))
             .with_fix(fix);
-        }
-        let built_in = o
-            .postfix_package
-            .as_deref()
-            .is_some_and(|p| debian_older(p, DEBIAN_DROPPED_BUILTIN));
-        if built_in {
-            return Verdict::pass(format!(
-                "cyrus_sasl_config_path is not set: {postfix} has {dir} built in, so smtpd reads {file} (Debian's postfix {DEBIAN_DROPPED_BUILTIN} and later, in Debian 13, need `cyrus_sasl_config_path = {dir}` in main.cf; the package's upgrade adds it)"
-            ));
         }
         let debian = if o.postfix_package.is_some() {
             format!(
