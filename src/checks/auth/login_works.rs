@@ -149,7 +149,7 @@ fn login_verdict(a: &LoginSession) -> Verdict {
         ))
         .with_fix("enable SASL on the port (smtpd_sasl_auth_enable = yes, also as -o in master.cf's submission service) and list the mechanism in mech_list"),
         s if s.is_transient() => Verdict::error(format!(
-            "AUTH {m} on {addr}: temporary failure `{}` (is saslauthd running?)",
+            "AUTH {m} on {addr}: temporary failure `{}`: smtpd could not ask its authentication service (saslauthd; the sasl.* checks say why)",
             s.describe()
         )),
         s => Verdict::error(format!("AUTH {m} on {addr}: {}", s.describe())),
