@@ -116,6 +116,7 @@ fn saslauthd_started_without_r_is_named() {
             "submission.listening",
             "tls.starttls-587",
             "auth.login-works",
+            "sasl.saslauthd-auth",
         ],
     );
     // up.sh starts its own saslauthd once this one's socket is gone.
@@ -136,6 +137,15 @@ fn saslauthd_started_without_r_is_named() {
         out.message("auth.login-works")
     );
     assert_caused_by(&out, "auth.login-works", "sasl.saslauthd-running");
+    // Asked as smtpd asks (login and realm apart), saslauthd without -r refuses too.
+    let (login, realm) = g.lab.account.rsplit_once('@').expect("an address");
+    assert_has(
+        &out,
+        "sasl.saslauthd-auth",
+        "fail",
+        &[&format!("login `{login}`"), &format!("realm `{realm}`")],
+    );
+    assert_caused_by(&out, "sasl.saslauthd-auth", "sasl.saslauthd-running");
 }
 
 #[test]

@@ -48,6 +48,12 @@ pub enum AuthOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Observation {
     pub account: String,
+    /// The login and realm sent, split as smtpd's Cyrus SASL library splits the account
+    /// (`root@example.com` -> login `root`, realm `example.com`; saslauthd -r joins them again).
+    #[serde(default)]
+    pub login: String,
+    #[serde(default)]
+    pub realm: String,
     pub socket: PathBuf,
     pub outcome: AuthOutcome,
     /// Whether a running saslauthd has `-c`: a success may then come from its cache of earlier
@@ -77,12 +83,13 @@ impl Kind for SaslauthdAuth {
         let cache = find_by_name("saslauthd")
             .iter()
             .any(|p| p.argv.iter().skip(1).any(|a| a == "-c"));
+        let (login, realm) = as_smtpd_asks(&account.address, &spec.realm);
         let outcome = match authenticate(
             &socket,
-            &account.address,
+            &login,
             password,
             &spec.service,
-            &spec.realm,
+            &realm,
             facts.settings.timeouts.socket,
         )
         .await
@@ -102,6 +109,8 @@ impl Kind for SaslauthdAuth {
         };
         Ok(Observation {
             account: account.address.clone(),
+            login,
+            realm,
             socket,
             outcome,
             cache,
@@ -112,11 +121,13 @@ impl Kind for SaslauthdAuth {
         let (acct, svc) = (&o.account, &spec.service);
         match &o.outcome {
             AuthOutcome::Accepted { reply } => Verdict::pass(format!(
-                "saslauthd accepted {acct} for service {svc} ({})",
+                "saslauthd accepted {acct} for service {svc}{} ({})",
+                asked(o),
                 format!("OK {reply}").trim()
             )),
             AuthOutcome::Refused { reply } => Verdict::fail(format!(
-                "saslauthd refused {acct} for service {svc}: {}",
+                "saslauthd refused {acct} for service {svc}{}: {}",
+                asked(o),
                 if reply.is_empty() { "NO" } else { reply }
             ))
             .with_fix(format!(
@@ -130,5 +141,47 @@ impl Kind for SaslauthdAuth {
             AuthOutcome::CannotConnect { message, .. } => Verdict::error(message.clone()),
             AuthOutcome::Protocol { message } => Verdict::error(message.clone()),
         }
+    }
+}
+
+/// The login and realm smtpd's Cyrus SASL library sends saslauthd for `address`: an address is
+/// split at its last `@` (saslauthd -r joins the two again, without -r PAM sees only the local
+/// part); a name without `@` goes with the configured realm.
+fn as_smtpd_asks(address: &str, configured_realm: &str) -> (String, String) {
+    match address.rsplit_once('@') {
+        Some((login, realm)) if configured_realm.is_empty() => (login.into(), realm.into()),
+        _ => (address.into(), configured_realm.into()),
+    }
+}
+
+/// ", asked as smtpd asks (login L, realm R)" for the message; empty for an old recording.
+fn asked(o: &Observation) -> String {
+    if o.login.is_empty() {
+        return String::new();
+    }
+    format!(
+        ", asked as smtpd asks (login `{}`, realm `{}`)",
+        o.login, o.realm
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_smtpd_asks;
+
+    #[test]
+    fn split_as_cyrus_sasl_sends_it() {
+        assert_eq!(
+            as_smtpd_asks("root@example.com", ""),
+            ("root".into(), "example.com".into())
+        );
+        assert_eq!(
+            as_smtpd_asks("a@b@example.com", ""),
+            ("a@b".into(), "example.com".into())
+        );
+        assert_eq!(
+            as_smtpd_asks("root", "example.com"),
+            ("root".into(), "example.com".into())
+        );
     }
 }
