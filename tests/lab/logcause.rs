@@ -123,3 +123,44 @@ fn throttled_submission_is_named_with_its_fatal_line() {
     assert_ne!(out.status("submission.listening"), "pass", "{effect}");
     assert!(effect.contains("caused by log.server-log"), "{effect}");
 }
+
+/// A log line can hold a secret (a password typed as a user name, a map's password in a
+/// debugging line): the excerpts mailcheck quotes are redacted like everything else. Lines with
+/// the account's password, its base64 and the database password are logged while the run reads
+/// the log; none reaches the report.
+#[test]
+fn secrets_in_the_servers_log_are_redacted() {
+    let g = Lab::lock();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&g.lab.password);
+    let secrets = [g.lab.password.clone(), b64, g.lab.db_password.clone()];
+    let mut writer = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "for i in $(seq 200); do for s in \"$S1\" \"$S2\" \"$S3\"; do \
+             postlog -t postfix/smtpd -p warning \"SASL LOGIN authentication failed: user=$s\"; done; \
+             sleep 0.03; done",
+        ])
+        .env("S1", &secrets[0])
+        .env("S2", &secrets[1])
+        .env("S3", &secrets[2])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = g.run(&["--only", "log.server-log", "--only", "auth.login-works"]);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert!(
+        out.stdout
+            .contains("SASL LOGIN authentication failed: user="),
+        "the run should have read the injected lines: {}",
+        out.stdout
+    );
+    for s in &secrets {
+        assert!(
+            !out.stdout.contains(s.as_str()),
+            "a secret reached the report"
+        );
+        assert!(!out.stderr.contains(s.as_str()), "a secret reached stderr");
+    }
+}
