@@ -61,6 +61,7 @@ crate::register_kinds![
     crate::checks::mysql::maps_answer::MapsAnswer,
     crate::checks::mysql::upgrade_pending::UpgradePending,
     crate::checks::mysql::tables_readable::TablesReadable,
+    crate::checks::mysql::server_listens::ServerListens,
     // sasl
     crate::checks::sasl::saslauthd_defaults::SaslauthdDefaults,
     crate::checks::sasl::saslauthd_socket::SaslauthdSocket,
@@ -72,6 +73,7 @@ crate::register_kinds![
     crate::checks::sasl::smtpd_conf_path::SmtpdConfPath,
     crate::checks::sasl::socket_access::SocketAccess,
     crate::checks::sasl::saslauthd_running::SaslauthdRunning,
+    crate::checks::sasl::pam_mysql_login::PamMysqlLogin,
     // system
     crate::checks::system::vmail_user::VmailUser,
     crate::checks::system::versions::Versions,

@@ -38,6 +38,9 @@ pub struct MapSummary {
     /// The file does not exist.
     #[serde(default)]
     pub missing: bool,
+    /// The line where `hosts =` is set (none: Postfix uses localhost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_line: Option<usize>,
 }
 
 /// A map file with its parse (at run time only: it holds the password).
@@ -81,6 +84,7 @@ pub fn load_mysql_maps(cfg: &PostfixConfig) -> Vec<LoadedMap> {
                 m.summary.hosts = f.hosts.iter().map(|(h, _)| h.clone()).collect();
                 m.summary.user = f.user.clone();
                 m.summary.dbname = f.dbname.clone();
+                m.summary.hosts_line = map.keys.get("hosts").copied();
                 let bad: Vec<String> = f
                     .hosts
                     .iter()

@@ -551,6 +551,20 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The same error, naming `source` as the file whose settings were used: a failed login is
+    /// shared by every file that logs in the same way, each naming itself.
+    pub fn for_source(self, source: &Path) -> DbError {
+        let mut e = self;
+        match &mut e {
+            DbError::Refused { source_file, .. }
+            | DbError::Unreachable { source_file, .. }
+            | DbError::AccessDenied { source_file, .. }
+            | DbError::UnknownDatabase { source_file, .. } => *source_file = source.to_path_buf(),
+            _ => {}
+        }
+        e
+    }
+
     /// Whether the server answered at all (it is reachable even if it refused the login).
     pub fn server_answered(&self) -> bool {
         matches!(
@@ -788,7 +802,7 @@ impl Connections {
         let i = self.ready_slot(&mut slots, spec, limit).await?;
         match &slots[i].state {
             SlotState::Ready { info, .. } => Ok(info.clone()),
-            SlotState::Failed(e) => Err(e.clone()),
+            SlotState::Failed(e) => Err(e.clone().for_source(&spec.source)),
             SlotState::Busy => Err(lost(spec)),
         }
     }
@@ -807,7 +821,7 @@ impl Connections {
             SlotState::Ready { conn, info } => (conn, info),
             SlotState::Failed(e) => {
                 slots[i].state = SlotState::Failed(e.clone());
-                return Err(e);
+                return Err(e.for_source(&spec.source));
             }
             SlotState::Busy => return Err(lost(spec)),
         };
@@ -933,6 +947,19 @@ pub fn socket_in_chroot(queue_directory: &Path, socket: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_failure_names_each_file() {
+        let e = DbError::Refused {
+            endpoint: "127.0.0.1:3306".into(),
+            source_file: "/etc/pam.d/smtp".into(),
+        };
+        let m = e.for_source(Path::new("/etc/postfix/mysql_virtual_alias_maps.cf"));
+        assert!(
+            m.to_string()
+                .contains("hosts in /etc/postfix/mysql_virtual_alias_maps.cf")
+        );
+    }
 
     fn esc(s: &str) -> String {
         escape_sql(s, false)

@@ -160,6 +160,65 @@ pub fn redact_args(text: &str, keys: &[&str], replacement: &str) -> String {
     out
 }
 
+/// The login one or more pam_mysql rules make (pam_mysql.c `pam_mysql_open_db`): `host=` a path
+/// is a UNIX socket, `host:port` TCP, no host (or `localhost`) the client library's socket.
+/// Holds the password, so it is never recorded.
+#[derive(Debug, Clone)]
+pub struct PamMysqlLogin {
+    /// Lines of the rules that make this same login.
+    pub lines: Vec<usize>,
+    pub user: String,
+    pub password: crate::secret::Secret,
+    /// `host=` as written (empty when absent).
+    pub host: String,
+    pub endpoint: Result<crate::probe::mysql::Endpoint, crate::probe::mysql::MapError>,
+    pub db: String,
+    pub table: String,
+    pub usercolumn: String,
+    pub passwdcolumn: String,
+}
+
+/// Where pam_mysql connects for `host=` (absent: `None`).
+pub fn pam_mysql_endpoint(
+    host: Option<&str>,
+) -> Result<crate::probe::mysql::Endpoint, crate::probe::mysql::MapError> {
+    use crate::probe::mysql::{DEFAULT_SOCKET, Endpoint, parse_host};
+    match host.map(str::trim) {
+        None | Some("") => Ok(Endpoint::Unix {
+            path: DEFAULT_SOCKET.into(),
+        }),
+        Some(h) if h.starts_with('/') => Ok(Endpoint::Unix { path: h.into() }),
+        Some(h) => parse_host(h),
+    }
+}
+
+/// The distinct logins of the `module` rules in `rules` (same user, password, host and db: one).
+pub fn pam_mysql_logins(rules: &[PamRule], module: &str) -> Vec<PamMysqlLogin> {
+    let mut out: Vec<PamMysqlLogin> = Vec::new();
+    for r in rules.iter().filter(|r| r.module_name() == module) {
+        let get = |k: &str| r.arg(k).unwrap_or("").to_string();
+        let (user, password, host, db) = (get("user"), get("passwd"), get("host"), get("db"));
+        if let Some(known) = out.iter_mut().find(|l| {
+            l.user == user && l.password.expose() == password && l.host == host && l.db == db
+        }) {
+            known.lines.push(r.line);
+            continue;
+        }
+        out.push(PamMysqlLogin {
+            lines: vec![r.line],
+            endpoint: pam_mysql_endpoint(r.arg("host")),
+            user,
+            password: crate::secret::Secret::new(password),
+            host,
+            db,
+            table: get("table"),
+            usercolumn: get("usercolumn"),
+            passwdcolumn: get("passwdcolumn"),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +250,30 @@ account sufficient pam_mysql.so user=mailadmin passwd=newpassword host=127.0.0.1
         assert_eq!(r[0].module_name(), "pam_mysql.so");
         assert_eq!(r[0].arg("passwd"), Some("a b"));
         assert_eq!(r[0].arg("db"), Some("mail"));
+    }
+
+    #[test]
+    fn pam_mysql_logins_and_endpoints() {
+        let l = pam_mysql_logins(&parse(TUTORIAL), "pam_mysql.so");
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].lines, vec![1, 2]);
+        assert_eq!(
+            l[0].endpoint
+                .as_ref()
+                .map(ToString::to_string)
+                .ok()
+                .as_deref(),
+            Some("127.0.0.1:3306")
+        );
+        let ep = |h| {
+            pam_mysql_endpoint(h)
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(ep(None), "unix:/run/mysqld/mysqld.sock");
+        assert_eq!(ep(Some("localhost")), "unix:/run/mysqld/mysqld.sock");
+        assert_eq!(ep(Some("/tmp/my.sock")), "unix:/tmp/my.sock");
+        assert_eq!(ep(Some("10.0.0.1:3307")), "10.0.0.1:3307");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod support;
 #[path = "../support/workstation.rs"]
 mod workstation;
 
+mod db_causes;
 mod delivery;
 mod foundation;
 mod hardening;

@@ -7,6 +7,7 @@
 pub mod map_credentials;
 pub mod maps_answer;
 pub mod postfixadmin_tables;
+pub mod server_listens;
 pub mod server_reachable;
 pub mod tables_readable;
 pub mod upgrade_pending;

@@ -44,6 +44,10 @@ pub struct EndpointProbe {
     pub socket_in_chroot: Option<PathBuf>,
     #[serde(default)]
     pub socket_in_chroot_exists: bool,
+    /// When the chrooted services cannot reach the socket: the live reply that shows it (a
+    /// `451 4.3.0 ... Temporary lookup failure` to the relay probe's RCPT on port 25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_lookup_failure: Option<String>,
 }
 
 /// What T10 looks at.
@@ -53,6 +57,47 @@ pub struct Observation {
     pub maps: Vec<MapSummary>,
     #[serde(default)]
     pub endpoints: Vec<EndpointProbe>,
+}
+
+/// The relay probe's RCPT answer when it is Postfix's temporary lookup failure (4.3.0).
+fn lookup_failure(p: &crate::probe::session::RelayProbe) -> Option<String> {
+    match &p.rcpt {
+        Some(crate::probe::session::Step::Reply { code: 451, lines })
+            if lines.iter().any(|l| l.contains("4.3.0")) =>
+        {
+            Some(format!(
+                "RCPT TO:<{}> on {} answered 451 {}",
+                p.recipient,
+                p.addr,
+                lines.join(" ")
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// `hosts = ... in FILE line N` for the map files that name an endpoint.
+fn hosts_at(maps: &[MapSummary], files: &[PathBuf]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for f in files {
+        let Some(m) = maps.iter().find(|m| &m.path == f) else {
+            continue;
+        };
+        let hosts = if m.hosts.is_empty() {
+            "(unset: localhost)".to_string()
+        } else {
+            m.hosts.join(" ")
+        };
+        out.push(match m.hosts_line {
+            Some(n) => format!("hosts = {hosts} in {} line {n}", f.display()),
+            None => format!("no hosts in {} (localhost)", f.display()),
+        });
+    }
+    match out.len() {
+        0 => "hosts".to_string(),
+        1..=2 => out.join(" and "),
+        n => format!("{} and {} other map files", out[0], n - 1),
+    }
 }
 
 /// T10: the kind.
@@ -98,6 +143,13 @@ impl Kind for ServerReachable {
                 Endpoint::Tcp { .. } => (false, None),
             };
             let exists = in_chroot.as_deref().is_some_and(Path::exists);
+            // Only when the chroot lacks the socket: ask the server (the relay probe is shared
+            // with relay.unauthenticated-refused) whether smtpd's lookups fail.
+            let live_lookup_failure = if unix && !chrooted.is_empty() && !exists {
+                lookup_failure(&*facts.relay_probe().await)
+            } else {
+                None
+            };
             probes.push(EndpointProbe {
                 endpoint: endpoint.to_string(),
                 unix,
@@ -107,6 +159,7 @@ impl Kind for ServerReachable {
                 chrooted_services: if unix { chrooted.clone() } else { Vec::new() },
                 socket_in_chroot: in_chroot,
                 socket_in_chroot_exists: exists,
+                live_lookup_failure,
             });
         }
         Ok(Observation {
@@ -174,12 +227,25 @@ impl Kind for ServerReachable {
                 && !e.socket_in_chroot_exists
                 && let Some(p) = &e.socket_in_chroot
             {
-                findings.push(Verdict::warn(format!(
-                    "{} is a UNIX socket, but {} run chrooted (master.cf) and {} does not exist, so they cannot reach it; use hosts = 127.0.0.1 as the tutorial does",
-                    e.endpoint,
-                    e.chrooted_services.join(", "),
-                    p.display()
-                )));
+                let at = hosts_at(&o.maps, &e.files);
+                let services = e.chrooted_services.join(", ");
+                findings.push(match &e.live_lookup_failure {
+                    Some(live) => Verdict::fail(format!(
+                        "{at} means the UNIX socket {}, but {services} run chrooted in the queue directory (master.cf chroot column) and {} does not exist, so their lookups fail: {live}",
+                        e.endpoint.trim_start_matches("unix:"),
+                        p.display()
+                    ))
+                    .with_fix(format!(
+                        "Set hosts = 127.0.0.1 in {} as the tutorial does (or make the socket appear at {}), then postfix reload",
+                        file_list(&e.files),
+                        p.display()
+                    )),
+                    None => Verdict::warn(format!(
+                        "{} is a UNIX socket ({at}), but {services} run chrooted (master.cf) and {} does not exist, so they cannot reach it; use hosts = 127.0.0.1 as the tutorial does",
+                        e.endpoint,
+                        p.display()
+                    )),
+                });
             }
         }
         let parts: Vec<String> = answered

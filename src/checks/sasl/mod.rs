@@ -2,6 +2,7 @@
 //! (T20), its defaults file (T19), the /var/run/saslauthd symlink (T21), the PAM service (T22),
 //! smtpd's SASL config (T23), Postfix in group sasl (T24), a live login (T25).
 
+pub mod pam_mysql_login;
 pub mod pam_smtp;
 pub mod postfix_in_sasl;
 pub mod saslauthd_auth;
