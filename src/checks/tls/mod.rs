@@ -20,9 +20,7 @@ pub fn key_clients_refuse(key_type: &str, bits: Option<u32>, min_rsa_bits: u32) 
         ("EC" | "ECDSA", Some(b)) if b < 256 => Some(format!(
             "a {b}-bit EC key, which current clients refuse (256 bits is the least)"
         )),
-        ("DSA", _) => Some(
-            "a DSA key, which TLS 1.3 and current clients do not use".to_string(),
-        ),
+        ("DSA", _) => Some("a DSA key, which TLS 1.3 and current clients do not use".to_string()),
         _ => None,
     }
 }
