@@ -59,6 +59,7 @@ crate::register_kinds![
     crate::checks::mysql::map_credentials::MapCredentials,
     crate::checks::mysql::postfixadmin_tables::PostfixadminTables,
     crate::checks::mysql::maps_answer::MapsAnswer,
+    crate::checks::mysql::alias_chains::AliasChains,
     crate::checks::mysql::upgrade_pending::UpgradePending,
     crate::checks::mysql::tables_readable::TablesReadable,
     crate::checks::mysql::server_listens::ServerListens,

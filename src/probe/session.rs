@@ -331,6 +331,10 @@ pub struct PortSession {
     /// `None` when STARTTLS was not tried (not offered, or the session ended before).
     pub starttls: Option<Step>,
     pub tls: Option<TlsFacts>,
+    /// The certificates the server sent in a STARTTLS handshake that did not finish (leaf
+    /// first): what the handshake failed on, in the server's terms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handshake_certificates: Vec<CertFacts>,
     pub ehlo_tls: Option<Step>,
     pub transcript: Vec<String>,
 }
@@ -566,6 +570,13 @@ impl PortSession {
             }
             Err(e) => {
                 self.starttls = Some(Step::from_error(&e));
+                let now = crate::clock::now();
+                self.handshake_certificates = c
+                    .failed_handshake_chain()
+                    .iter()
+                    .filter_map(|der| CertInfo::from_der(der).ok())
+                    .map(|ci| CertFacts::from_info(&ci, now))
+                    .collect();
                 return;
             }
         }

@@ -8,6 +8,7 @@ mod support;
 #[path = "../support/workstation.rs"]
 mod workstation;
 
+mod alias_tls;
 mod db_causes;
 mod delivery;
 mod foundation;

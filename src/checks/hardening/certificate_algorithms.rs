@@ -9,7 +9,7 @@ use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
 use crate::facts::hardening::Vantage;
 use crate::probe::hardening::certificate::{CertAlgorithms, CertificatesObservation};
-use crate::probe::session::{Service, Step};
+use crate::probe::session::{ErrorKind, Service, Step};
 use crate::verdict::Verdict;
 
 /// `[probe]` of H6 (certificate): the port whose certificate is judged.
@@ -30,22 +30,20 @@ pub struct Observation {
 /// H6 (certificate): the kind.
 pub struct CertificateAlgorithms;
 
-/// What is weak about a key, if anything.
+/// What is weak about a key, if anything (the words tls.material uses too).
 fn weak_key(c: &CertAlgorithms) -> Option<String> {
-    let bits = c.key_bits.unwrap_or(0);
-    match c.key_type.to_ascii_uppercase().as_str() {
-        "RSA" if bits < 2048 => Some(format!("a {bits}-bit RSA key (2048 is the least)")),
-        "EC" | "ECDSA" if bits < 256 => Some(format!("a {bits}-bit EC key (256 is the least)")),
-        "DSA" => Some("a DSA key (no current client accepts DSA)".to_string()),
-        _ => None,
-    }
+    crate::checks::tls::key_clients_refuse(
+        &c.key_type,
+        c.key_bits,
+        crate::checks::tls::MIN_RSA_BITS,
+    )
 }
 
 /// What is weak about a signature, if anything.
 fn weak_signature(c: &CertAlgorithms) -> Option<String> {
     match c.signature_hash.as_deref() {
         Some(h @ ("SHA-1" | "MD5" | "MD2")) => Some(format!(
-            "signed with {} ({h} is broken)",
+            "signed with {} ({h}), which current clients refuse",
             c.signature_algorithm
         )),
         _ => None,
@@ -81,8 +79,16 @@ impl Kind for CertificateAlgorithms {
         if let Some(f) = &p.setup_failure {
             return setup_verdict(addr, f);
         }
+        // A handshake that failed after the server's Certificate message: the certificate is
+        // judged all the same (it is what the handshake failed on).
+        let mut handshake_failed = None;
         match &p.starttls {
             Some(s) if s.code() == Some(220) => {}
+            Some(Step::Error {
+                kind: ErrorKind::Tls,
+                message,
+                ..
+            }) if !p.certificates.is_empty() => handshake_failed = Some(message.clone()),
             Some(s @ Step::Reply { .. }) => {
                 return Verdict::skip(format!(
                     "{addr} answered STARTTLS with `{}`: no certificate to judge",
@@ -122,10 +128,22 @@ impl Kind for CertificateAlgorithms {
             }
         }
         let from = from_where(&o.vantage);
+        if let Some(m) = &handshake_failed
+            && weak.is_empty()
+        {
+            return Verdict::error(format!(
+                "{addr}: STARTTLS: {m} (the certificate {}, {}, is not what it failed on)",
+                leaf.subject,
+                describe(leaf)
+            ));
+        }
         if !weak.is_empty() {
-            return Verdict::warn(format!(
-                "{addr} {from}: {}: current clients refuse it",
-                weak.join("; ")
+            return Verdict::fail(format!(
+                "{addr} {from}: {}{}",
+                weak.join("; "),
+                handshake_failed
+                    .map(|m| format!("; mailcheck's own TLS client refused the handshake ({m})"))
+                    .unwrap_or_default()
             ))
             .with_fix(
                 "make a new key and certificate, RSA of 2048 bits or more (or ECDSA P-256) signed with SHA-256, e.g. `openssl req -x509 -newkey rsa:3072 -sha256 -days 825 -nodes -subj /CN=$(postconf -h myhostname) -keyout key.pem -out cert.pem`; put both in the file smtpd_tls_cert_file names (the tutorial's /etc/ssl/self-signed/server.pem), then `postfix reload`",

@@ -4,6 +4,7 @@
 //! them (T17). The maps are read once per run (`Facts::mysql_maps`), their passwords never
 //! recorded.
 
+pub mod alias_chains;
 pub mod map_credentials;
 pub mod maps_answer;
 pub mod postfixadmin_tables;

@@ -135,17 +135,12 @@ impl Kind for Material {
         }
         if let Some(leaf) = o.certificates.first() {
             let k = &leaf.key;
-            if k.algorithm.starts_with("RSA") && k.bits.is_some_and(|b| b < spec.min_rsa_bits) {
-                findings.push(Verdict::fail(format!(
-                    "the certificate in {cert} has a {} key, which current clients refuse (OpenSSL security level 2 needs at least {} bits)",
-                    key_words(k),
-                    spec.min_rsa_bits
-                )).with_fix("make a new key and certificate: openssl req -x509 -newkey rsa:2048 ..."));
-            }
-            if k.algorithm == "DSA" {
-                findings.push(Verdict::fail(format!(
-                    "the certificate in {cert} has a DSA key, which TLS 1.3 and current clients do not use"
-                )));
+            if let Some(why) = super::key_clients_refuse(&k.algorithm, k.bits, spec.min_rsa_bits) {
+                findings.push(
+                    Verdict::fail(format!("the certificate in {cert} has {why}")).with_fix(
+                        "make a new key and certificate: openssl req -x509 -newkey rsa:2048 -sha256 ...",
+                    ),
+                );
             }
         }
         let last = o.certificates.len().saturating_sub(1);
@@ -153,18 +148,22 @@ impl Kind for Material {
             if !c.signature.weak_digest {
                 continue;
             }
-            // A trust anchor's own signature is not checked; a self-signed leaf is one for
-            // the clients that accept it, but many others refuse it for its digest anyway.
+            // The root of a chain of several is a trust anchor, whose own signature no client
+            // checks. A self-signed leaf is the certificate clients are given, and H6 (no
+            // SHA-1/MD5) holds for it as for any other.
+            let anchor = c.self_signed && c.index == last && c.index > 0;
             let msg = format!(
                 "{} in {cert} is signed with {}: current clients refuse SHA-1 and MD5 signatures",
                 cert_words(c),
                 c.signature.name
             );
-            if c.self_signed && (c.index == last) {
-                findings.push(Verdict::warn(msg));
+            findings.push(if anchor {
+                Verdict::warn(msg)
             } else {
-                findings.push(Verdict::fail(msg));
-            }
+                Verdict::fail(msg).with_fix(
+                    "make a new certificate signed with SHA-256: openssl req -x509 -newkey rsa:2048 -sha256 ...",
+                )
+            });
         }
         let Some(leaf) = o.certificates.first() else {
             return worst_of(findings, "");

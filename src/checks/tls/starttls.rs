@@ -98,6 +98,19 @@ fn starttls_verdict(s: &PortSession) -> Verdict {
             message,
             ..
         } => {
+            // The handshake failed on the server's certificate: say what is wrong with it, the
+            // TLS library's words only in brackets.
+            if let Some(leaf) = s.handshake_certificates.first()
+                && let Some(why) =
+                    super::key_clients_refuse(&leaf.key_type, leaf.key_bits, super::MIN_RSA_BITS)
+            {
+                return Verdict::fail(format!(
+                    "{addr}: the server's certificate ({}{}) has {why}: the TLS handshake fails (mailcheck's TLS client: {message})",
+                    leaf.subject,
+                    if leaf.self_signed { ", self-signed" } else { "" }
+                ))
+                .with_fix("make a new key and certificate, RSA of 2048 bits or more (or ECDSA P-256) signed with SHA-256, put both in the file smtpd_tls_cert_file names, then `postfix reload`");
+            }
             return Verdict::fail(format!("{addr}: {message}"))
                 .with_fix("check the certificate and key in smtpd_tls_cert_file, and smtpd_tls_protocols / smtpd_tls_mandatory_protocols (TLS 1.2 or newer must be allowed)");
         }

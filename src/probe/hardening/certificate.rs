@@ -137,7 +137,16 @@ pub async fn probe(target: &Target) -> CertificatesObservation {
                 }
             }
         }
-        Err(e) => o.starttls = Some(Step::from_error(&e)),
+        Err(e) => {
+            o.starttls = Some(Step::from_error(&e));
+            // A handshake that failed on the certificate still showed it.
+            for (i, der) in c.failed_handshake_chain().iter().enumerate() {
+                match algorithms(der) {
+                    Ok(a) => o.certificates.push(a),
+                    Err(e) => o.problems.push(format!("certificate #{i}: {e}")),
+                }
+            }
+        }
     }
     o.transcript = c.quit().await.lines();
     o

@@ -33,6 +33,8 @@ pub struct SmtpClient {
     banner: Reply,
     caps: Option<Capabilities>,
     tls: Option<TlsInfo>,
+    /// The certificates (DER, leaf first) the server sent in a handshake that did not finish.
+    failed_handshake_chain: Vec<Vec<u8>>,
     transcript: Transcript,
     /// Why the session can no longer be used, once it cannot.
     unusable: Option<String>,
@@ -134,6 +136,7 @@ impl SmtpClient {
             },
             caps: None,
             tls: None,
+            failed_handshake_chain: Vec::new(),
             transcript,
             unusable: None,
         };
@@ -146,6 +149,12 @@ impl SmtpClient {
     }
 
     /// The greeting.
+    /// The certificates (DER, leaf first) the server sent in a STARTTLS handshake that then
+    /// failed; empty when the handshake succeeded or failed before the server's Certificate.
+    pub fn failed_handshake_chain(&self) -> &[Vec<u8>] {
+        &self.failed_handshake_chain
+    }
+
     pub fn banner(&self) -> &Reply {
         &self.banner
     }
@@ -283,6 +292,13 @@ impl SmtpClient {
                     }
                     _ => e.to_string(),
                 };
+                // The server's certificates, when the handshake got as far as them: what a
+                // judge names instead of the TLS library's words.
+                self.failed_handshake_chain = verifier
+                    .recorded_chain()
+                    .iter()
+                    .map(|c| c.to_vec())
+                    .collect();
                 return Err(self.fail(SmtpError::Tls { detail }));
             }
             Ok(Ok(s)) => s,
