@@ -223,6 +223,7 @@ async fn h2_a_server_that_answers_the_injected_command_inside_tls() {
         let inside = o.reply_inside_tls.expect("the injected NOOP was answered");
         assert_eq!(inside.code(), Some(250));
         assert_eq!(o.ehlo_tls.as_ref().and_then(|s| s.code()), Some(250));
+        assert_eq!(o.quit_tls.as_ref().and_then(|s| s.code()), Some(221));
         // STARTTLS and NOOP went out in one write, i.e. in the same plaintext bytes.
         let raw = String::from_utf8_lossy(&fake.raw()[0]).into_owned();
         assert!(raw.contains("STARTTLS\r\nNOOP\r\n"), "{raw:?}");
@@ -235,15 +236,13 @@ async fn h2_a_server_that_answers_the_injected_command_inside_tls() {
 async fn h2_a_server_that_discards_it_says_nothing_until_ehlo() {
     bounded(async {
         let fake = hardening_fake::start(Fake::TlsSafe(Tls::self_signed())).await;
-        let req = InjectionRequest {
-            wait: Duration::from_millis(300),
-            ..InjectionRequest::default()
-        };
-        let o = starttls_injection::probe(&target(fake.addr), &req).await;
+        let o = starttls_injection::probe(&target(fake.addr), &InjectionRequest::default()).await;
         assert_eq!(o.reply_inside_tls, None, "{o:#?}");
-        assert!(o.waited_ms >= 250);
         assert_eq!(o.plaintext_after_starttls, None);
         assert_eq!(o.ehlo_tls.as_ref().and_then(|s| s.code()), Some(250));
+        // The replies' order is the proof: no silent wait.
+        assert_eq!(o.quit_tls.as_ref().and_then(|s| s.code()), Some(221));
+        assert!(o.waited_ms < 1000, "{o:#?}");
     })
     .await;
 }

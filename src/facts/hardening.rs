@@ -310,15 +310,11 @@ impl Facts {
     pub async fn starttls_injection(
         &self,
         service: Service,
-        wait: Duration,
     ) -> Result<Arc<StarttlsInjectionObservation>, String> {
         self.hardening.injection[index(service)]
             .get_or_init(|| async {
                 let target = self.hardening_target(service.port(&self.settings)).await?;
-                let req = InjectionRequest {
-                    wait,
-                    ..InjectionRequest::default()
-                };
+                let req = InjectionRequest::default();
                 let _permit = self.connection_permit().await;
                 Ok(Arc::new(starttls_injection::probe(&target, &req).await))
             })

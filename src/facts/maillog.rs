@@ -20,8 +20,10 @@ use crate::probe::maillog::{
 /// Most lines one excerpt keeps.
 pub const MAX_EXCERPT_LINES: usize = 40;
 /// postlogd and rsyslog write a line shortly after it was logged: a read that did not find
-/// what it looks for is done once more after this long.
+/// what it looks for is done again, at growing intervals, until it does or this long passed.
 const SETTLE: Duration = Duration::from_millis(700);
+/// The first interval between two reads of the log while waiting for a line.
+const FIRST_REREAD: Duration = Duration::from_millis(5);
 
 /// What this area of the run has learned so far.
 #[derive(Default)]
@@ -177,8 +179,15 @@ impl Facts {
             Err(e) => return e,
         };
         let mut excerpt = read_excerpt(&start, q).await;
-        if !q.expect.is_empty() && excerpt.first(&q.expect).is_none() {
-            tokio::time::sleep(SETTLE).await;
+        let began = std::time::Instant::now();
+        let mut pause = FIRST_REREAD;
+        while !q.expect.is_empty() && excerpt.first(&q.expect).is_none() {
+            let left = SETTLE.saturating_sub(began.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(Duration::from_millis(80));
             excerpt = read_excerpt(&start, q).await;
         }
         excerpt

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::file::{FileFacts, lstat};
 use super::testmail::{RUN_HEADER, parse_token};
+use super::watch::DirWatch;
 
 /// Longest header block read from a message.
 const MAX_HEAD: usize = 64 * 1024;
@@ -100,7 +101,15 @@ pub async fn wait_for(
     let start = Instant::now();
     let wanted = format!("<{message_id}>");
     let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut pause = Duration::from_micros(500);
+    // Set up before the first scan, so a delivery between the scan and the wait still wakes it.
+    let new = maildir.join("new");
+    let mut watch = DirWatch::new(&[new.as_path()]);
+    // With inotify the pause only covers a missed event; without it, a backing-off poll.
+    let mut pause = if watch.is_active() {
+        Duration::from_millis(50)
+    } else {
+        Duration::from_micros(500)
+    };
     loop {
         let dir = maildir.to_path_buf();
         let wanted = wanted.clone();
@@ -158,8 +167,11 @@ pub async fn wait_for(
                 after: deadline,
             });
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
+        let left = deadline.saturating_sub(start.elapsed());
+        watch.changed(pause.min(left)).await;
+        if !watch.is_active() {
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
     }
 }
 

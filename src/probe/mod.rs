@@ -32,6 +32,7 @@ pub mod tls_material;
 pub mod tree;
 pub mod users;
 pub mod versions;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

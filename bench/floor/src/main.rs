@@ -8,7 +8,14 @@
 //!   waiting until every accepted one is in the account's Maildir, and deleting them;
 //! - 2 saslauthd requests on its mux socket (right and wrong password);
 //! - 1 MariaDB connection with the session setup and 8 queries (the maps' queries, the
-//!   Postfix Admin tables' columns and grants).
+//!   Postfix Admin tables' columns and grants);
+//! - the hardening probes (issue 15), from `::1` (outside mynetworks) to port 25 unless said:
+//!   H1 one message ended by `<LF>.<CR><LF>` (accepted on the clean lab, so it is waited for
+//!   and deleted like the others) and `NOOP<LF>` then `NOOP`; H2 `STARTTLS<CR><LF>NOOP` in one
+//!   write, the handshake, EHLO and QUIT inside TLS, on 25 and 587; H3 `EHLO`+`NOOP` in one
+//!   write, MAIL, RCPT, DATA, hang up; H4 two VRFYs; H6 STARTTLS and a TLS 1.0 ClientHello,
+//!   read the server's first record, hang up, on 25 and 587; H7 a STARTTLS handshake to read
+//!   the certificate; the relay tricks, six RCPTs and RSET.
 //!
 //! Left out, because they are not protocol work: `postconf` and `postqueue` (processes mailcheck
 //! spawns), reading files, judging, reporting. Prints the wall time in ms; exit 1 if any step
@@ -168,6 +175,47 @@ impl Session {
     async fn quit(mut self) -> Res<()> {
         self.cmd("QUIT", 221).await
     }
+
+    /// Reads one TLS record (the server's answer to a hand-built ClientHello).
+    async fn tls_record(&mut self) -> Res<()> {
+        let Some(Conn::Plain(tcp)) = self.conn.as_mut() else {
+            return Err("not plain".into());
+        };
+        while self.buf.len() < 5 {
+            read_some(tcp, &mut self.buf).await?;
+        }
+        let len = 5 + usize::from(u16::from_be_bytes([self.buf[3], self.buf[4]]));
+        while self.buf.len() < len {
+            read_some(tcp, &mut self.buf).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A TLS 1.0 ClientHello like mailcheck's H6 probe: AES-CBC suites, the usual groups.
+fn tls10_hello() -> Vec<u8> {
+    let suites: [u16; 4] = [0xc013, 0xc014, 0x002f, 0x0035];
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18]);
+    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+    ext.extend_from_slice(&[0xff, 0x01, 0x00, 0x01, 0x00]);
+    let mut body = vec![0x03, 0x01];
+    body.extend_from_slice(&[7u8; 32]);
+    body.push(0);
+    body.extend_from_slice(&u16::try_from(2 * suites.len()).unwrap_or(0).to_be_bytes());
+    for id in suites {
+        body.extend_from_slice(&id.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]);
+    body.extend_from_slice(&u16::try_from(ext.len()).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let n = body.len();
+    let mut hs = vec![1, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&u16::try_from(hs.len()).unwrap_or(0).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
 }
 
 struct Lab {
@@ -230,6 +278,101 @@ impl Lab {
         s.quit().await?;
         Ok(accepted)
     }
+}
+
+/// The hardening probes' sessions (see the top of the file); returns the messages accepted.
+async fn hardening(lab: &Lab) -> Res<usize> {
+    let a = lab.account.as_str();
+    let six = |p: u16| SocketAddr::new(lab.addr6.ip(), p);
+    let ehlo6 = |p: u16| async move {
+        let mut s = Session::open(six(p)).await?;
+        s.cmd("EHLO mailcheck-floor.invalid", 250).await?;
+        Res::Ok(s)
+    };
+    let inject = |p: u16| async move {
+        let mut s = ehlo6(p).await?;
+        s.send(b"STARTTLS\r\nNOOP\r\n").await?;
+        s.expect(220).await?;
+        let Some(Conn::Plain(tcp)) = s.conn.take() else {
+            return Err("STARTTLS twice".into());
+        };
+        let name = ServerName::try_from(lab.host.clone())?;
+        s.conn = Some(Conn::Tls(Box::new(lab.tls.connect(name, tcp).await?)));
+        s.cmd("EHLO mailcheck-floor.invalid", 250).await?;
+        s.quit().await
+    };
+    let floor = |p: u16| async move {
+        let mut s = ehlo6(p).await?;
+        s.cmd("STARTTLS", 220).await?;
+        s.send(&tls10_hello()).await?;
+        s.tls_record().await
+    };
+    let (h1, h1b, h2a, h2b, h3, h4, h6a, h6b, h7, tricks) = tokio::join!(
+        async {
+            let mut s = ehlo6(25).await?;
+            s.cmd(&format!("MAIL FROM:<{a}>"), 250).await?;
+            s.cmd(&format!("RCPT TO:<{a}>"), 250).await?;
+            s.cmd("DATA", 354).await?;
+            let mut m = lab.message("smuggling", None);
+            m.truncate(m.len() - 3);
+            m.extend_from_slice(b"\n.\r\n");
+            s.send(&m).await?;
+            let accepted = s.reply().await? / 100 == 2;
+            s.quit().await?;
+            Res::Ok(usize::from(accepted))
+        },
+        async {
+            let mut s = ehlo6(25).await?;
+            s.send(b"NOOP\n").await?;
+            s.reply().await?;
+            s.any("NOOP").await?;
+            s.quit().await
+        },
+        inject(25),
+        inject(587),
+        async {
+            let mut s = Session::open(six(25)).await?;
+            s.send(b"EHLO mailcheck-floor.invalid\r\nNOOP\r\n").await?;
+            s.expect(250).await?;
+            s.expect(250).await?;
+            s.cmd(&format!("MAIL FROM:<{a}>"), 250).await?;
+            s.cmd(&format!("RCPT TO:<{a}>"), 250).await?;
+            s.any("DATA").await
+        },
+        async {
+            let mut s = ehlo6(25).await?;
+            s.any(&format!("VRFY {a}")).await?;
+            s.any("VRFY postmaster").await?;
+            s.quit().await
+        },
+        floor(25),
+        floor(587),
+        async {
+            let mut s = ehlo6(25).await?;
+            s.starttls(&lab.tls, &lab.host).await?;
+            s.quit().await
+        },
+        async {
+            let mut s = ehlo6(25).await?;
+            s.cmd("MAIL FROM:<probe@example.org>", 250).await?;
+            for r in [
+                "mailcheck-relay-test%example.net@example.com",
+                "example.net!mailcheck-relay-test@example.com",
+                "\"mailcheck-relay-test@example.net\"@example.com",
+                "@example.com:mailcheck-relay-test@example.net",
+                "mailcheck-relay-test@[198.51.100.7]",
+                "mailcheck-relay-test@example.net",
+            ] {
+                s.cmd(&format!("RCPT TO:<{r}>"), 400).await?;
+            }
+            s.cmd("RSET", 250).await?;
+            s.quit().await
+        },
+    );
+    for r in [h1b, h2a, h2b, h3, h4, h6a, h6b, h7, tricks] {
+        r?;
+    }
+    h1
 }
 
 async fn sessions(lab: &Lab) -> Res<usize> {
@@ -404,8 +547,9 @@ async fn run() -> Res<()> {
         tls: TlsConnector::from(Arc::new(config)),
         token: format!("mcfloor-{nanos}-{}", std::process::id()),
     };
-    let (smtp, right, wrong, db) = tokio::join!(
+    let (smtp, hard, right, wrong, db) = tokio::join!(
         sessions(&lab),
+        hardening(&lab),
         saslauthd(Path::new(&mux), &lab.account, &lab.password),
         saslauthd(Path::new(&mux), &lab.account, "mailcheck-wrong-password"),
         database(&lab.account),
@@ -414,7 +558,7 @@ async fn run() -> Res<()> {
     if !right? || wrong? {
         return Err("saslauthd answered differently from the clean lab".into());
     }
-    collect(Path::new(&maildir), &lab.token, smtp?).await
+    collect(Path::new(&maildir), &lab.token, smtp? + hard?).await
 }
 
 fn main() -> std::process::ExitCode {

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ServerConfig, from_where, server_config, setup_verdict};
 use crate::checks::kind::{Kind, Unobserved};
-use crate::checks::values::Span;
 use crate::facts::Facts;
 use crate::facts::hardening::Vantage;
 use crate::probe::hardening::starttls_injection::StarttlsInjectionObservation;
@@ -18,8 +17,6 @@ use crate::verdict::Verdict;
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub service: Service,
-    /// How long to wait inside TLS, saying nothing, for an answer to the injected command.
-    pub wait: Span,
 }
 
 /// What H2 saw.
@@ -43,7 +40,7 @@ impl Kind for StarttlsInjection {
 
     async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let probe = facts
-            .starttls_injection(spec.service, spec.wait.0)
+            .starttls_injection(spec.service)
             .await
             .map_err(Unobserved::Failed)?;
         Ok(Observation {
@@ -82,14 +79,14 @@ impl Kind for StarttlsInjection {
         match &p.reply_inside_tls {
             Some(r @ Step::Reply { .. }) => {
                 return Verdict::warn(format!(
-                    "{addr} answered the NOOP written in the same packet as STARTTLS ({sent}) inside TLS, before mailcheck said anything (`{}`) {from}: it keeps plaintext commands across STARTTLS, so a man in the middle can inject commands into the encrypted session (CVE-2011-0411)",
+                    "{addr} answered the NOOP written in the same packet as STARTTLS ({sent}) inside TLS, ahead of the reply to EHLO (`{}`) {from}: it keeps plaintext commands across STARTTLS, so a man in the middle can inject commands into the encrypted session (CVE-2011-0411)",
                     r.describe()
                 ))
                 .with_fix(FIX);
             }
             Some(e) => {
                 return Verdict::error(format!(
-                    "{addr}: inside TLS, before mailcheck said anything: {}: cannot tell",
+                    "{addr}: inside TLS, ahead of the reply to EHLO: {}: cannot tell",
                     e.describe()
                 ));
             }
@@ -123,9 +120,19 @@ impl Kind for StarttlsInjection {
             .and_then(|c| c.mail_version.clone())
             .map(|v| format!(" (Postfix {v})"))
             .unwrap_or_default();
-        Verdict::pass(format!(
-            "{addr} discarded the NOOP written in the same packet as STARTTLS ({sent}) {from}: nothing came inside TLS within {:.1} s{ehlo}{version}",
-            p.waited_ms as f64 / 1000.0
-        ))
+        match &p.quit_tls {
+            // Recorded before the QUIT proof: a silent wait.
+            None => Verdict::pass(format!(
+                "{addr} discarded the NOOP written in the same packet as STARTTLS ({sent}) {from}: nothing came inside TLS within {:.1} s{ehlo}{version}",
+                p.waited_ms as f64 / 1000.0
+            )),
+            Some(Step::Reply { code: 221, .. }) => Verdict::pass(format!(
+                "{addr} discarded the NOOP written in the same packet as STARTTLS ({sent}) {from}: inside TLS the first reply answered EHLO and the second QUIT (221), so nothing answered the NOOP{ehlo}{version}"
+            )),
+            Some(q) => Verdict::error(format!(
+                "{addr}: after EHLO inside TLS, QUIT got `{}` instead of 221: cannot tell whether the NOOP written with STARTTLS ({sent}) was answered",
+                q.describe()
+            )),
+        }
     }
 }

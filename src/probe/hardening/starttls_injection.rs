@@ -3,16 +3,19 @@
 //! RFC 3207 §4.2: after the handshake both sides start from scratch, so nothing said in
 //! plaintext may be acted on inside TLS.
 //!
-//! Writes `STARTTLS<CR><LF>NOOP<CR><LF>` at once, completes the handshake, then waits briefly
-//! without sending anything: a reply that arrives was the server executing the plaintext
-//! NOOP inside the TLS session. Postfix discards it since 2.8.0 (2.7.3, 2.6.9, 2.5.12, 2.4.16).
+//! Writes `STARTTLS<CR><LF>NOOP<CR><LF>` at once, completes the handshake, then sends EHLO and
+//! QUIT inside TLS, one at a time. A server answers in the order it reads, and the injected NOOP
+//! comes before both, so the replies prove what it did without a timed wait: `250` (EHLO) then
+//! `221` (QUIT) is a server that discarded the NOOP; a reply, then the EHLO reply where QUIT's
+//! belongs, then `221`, is a server that answered the NOOP inside TLS. Postfix discards it since
+//! 2.8.0 (2.7.3, 2.6.9, 2.5.12, 2.4.16).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Endpoint, SetupFailure, Step, Target};
-use crate::probe::smtp::{Phase, SmtpError};
+use crate::probe::smtp::Phase;
 
 /// The command written in the same packet as STARTTLS.
 #[derive(
@@ -37,20 +40,9 @@ impl Injected {
 }
 
 /// What the injection probe needs besides the target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InjectionRequest {
     pub injected: Injected,
-    /// How long to wait after the handshake for an answer to the injected command.
-    pub wait: Duration,
-}
-
-impl Default for InjectionRequest {
-    fn default() -> Self {
-        InjectionRequest {
-            injected: Injected::Noop,
-            wait: Duration::from_millis(1500),
-        }
-    }
 }
 
 /// What the injection probe saw.
@@ -74,14 +66,18 @@ pub struct StarttlsInjectionObservation {
     /// "TLSv1.3".
     pub tls_protocol: Option<String>,
     pub tls_cipher: Option<String>,
-    /// What arrived inside TLS before mailcheck sent anything: `None` when nothing came
-    /// within the wait (the injected command was discarded).
+    /// A reply inside TLS ahead of the reply to EHLO: the answer to the injected command.
+    /// `None` when the first reply was EHLO's (the reply to QUIT came second).
     pub reply_inside_tls: Option<Step>,
-    /// The wait after the handshake (milliseconds).
+    /// From the end of the handshake to the reply to QUIT (milliseconds); recordings made
+    /// before the QUIT proof hold the silent wait here instead.
     pub waited_ms: u64,
-    /// EHLO inside TLS afterwards: shows the session is sound (and would hold a late answer
-    /// to the injected command, in its place).
+    /// The reply to EHLO inside TLS: shows the session is sound.
     pub ehlo_tls: Option<Step>,
+    /// The reply to QUIT inside TLS (221 expected): its place among the replies proves the
+    /// server had read and answered everything before it. `None` in recordings made before
+    /// the proof (they waited 1.5 s in silence instead).
+    pub quit_tls: Option<Step>,
     pub transcript: Vec<String>,
 }
 
@@ -135,25 +131,39 @@ pub async fn probe(target: &Target, req: &InjectionRequest) -> StarttlsInjection
     o.tls_protocol = Some(done.tls.protocol.clone());
     o.tls_cipher = Some(done.tls.cipher.clone());
     let started = Instant::now();
-    let r = c.reply_within(Phase::Other, req.wait).await;
-    o.waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match r {
-        Ok(None) => {}
-        Ok(Some(reply)) => o.reply_inside_tls = Some(Step::reply(&reply)),
+    // Reply 1: the injected command's answer (if the server kept it) or EHLO's.
+    let first = c.ehlo(&target.ehlo_name).await;
+    let first = match first {
+        Ok(reply) => reply,
         Err(e) => {
-            o.reply_inside_tls = Some(Step::from_error(&e));
+            o.ehlo_tls = Some(Step::from_error(&e));
             o.transcript = c.close().await.lines();
             return o;
         }
-    }
-    let r = c.ehlo(&target.ehlo_name).await;
-    o.ehlo_tls = Some(Step::from_result(&r));
-    let failed = matches!(r, Err(SmtpError::Closed { .. }));
-    o.transcript = if failed {
-        c.close().await.lines()
-    } else {
-        c.quit().await.lines()
     };
+    // Reply 2: QUIT's 221, or EHLO's when reply 1 answered the injected command.
+    let deadline = target.timeouts.command;
+    let second = match c.send_raw(Phase::Quit, b"QUIT\r\n", &["QUIT"]).await {
+        Ok(()) => c.reply(Phase::Quit, deadline).await,
+        Err(e) => Err(e),
+    };
+    match second {
+        Ok(reply) if reply.code == 221 => {
+            o.ehlo_tls = Some(Step::reply(&first));
+            o.quit_tls = Some(Step::reply(&reply));
+        }
+        Ok(reply) => {
+            o.reply_inside_tls = Some(Step::reply(&first));
+            o.ehlo_tls = Some(Step::reply(&reply));
+            o.quit_tls = Some(Step::from_result(&c.reply(Phase::Quit, deadline).await));
+        }
+        Err(e) => {
+            o.ehlo_tls = Some(Step::reply(&first));
+            o.quit_tls = Some(Step::from_error(&e));
+        }
+    }
+    o.waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    o.transcript = c.close_after_quit().await.lines();
     o
 }
 

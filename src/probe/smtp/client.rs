@@ -639,6 +639,13 @@ impl SmtpClient {
         self.transcript
     }
 
+    /// Closes the connection after a QUIT the caller wrote itself (with
+    /// [`send_raw`](Self::send_raw), to read its reply in place) and returns the transcript.
+    pub async fn close_after_quit(mut self) -> Transcript {
+        let _ = tokio::time::timeout(SHUTDOWN_DEADLINE, self.stream.shutdown()).await;
+        self.transcript
+    }
+
     /// Best-effort QUIT under a short deadline, then closes; returns the transcript.
     pub async fn quit(mut self) -> Transcript {
         if self.unusable.is_none() {
