@@ -705,13 +705,31 @@ pub struct ServiceSetting {
 }
 
 impl PostfixConfig {
-    /// `name` as `service` sees it, and where that comes from (`postconf -P` and main.cf).
+    /// main.cf as `service`'s process sees it: its `-o name=value` overrides set as if main.cf
+    /// said so, so `$name` references expand to the service's values too.
+    pub fn main_for(&self, service: &MasterService) -> MainCf {
+        let mut m = self.main.clone();
+        for ((n, v), line) in service.overrides.iter().zip(&service.override_lines) {
+            m.settings.insert(
+                n.clone(),
+                Setting {
+                    value: v.clone(),
+                    line: *line,
+                },
+            );
+        }
+        m
+    }
+
+    /// `name` as `service` sees it, and where that comes from (`postconf -P` and main.cf);
+    /// `$references` expand with the service's overrides.
     pub fn service_setting(&self, service: &MasterService, name: &str) -> ServiceSetting {
+        let seen = self.main_for(service);
         match service.override_at(name) {
             Some((i, line)) => {
                 let v = service.overrides[i].1.clone();
                 ServiceSetting {
-                    effective: self.main.expand(&v, 0),
+                    effective: seen.expand(&v, 0),
                     source: SettingSource::Override {
                         line,
                         text: format!("-o {name}={v}"),
@@ -721,7 +739,7 @@ impl PostfixConfig {
             }
             None => ServiceSetting {
                 written: self.main.raw(name).map(str::to_string),
-                effective: self.main.get(name),
+                effective: seen.get(name),
                 source: match self.main.line(name) {
                     Some(line) => SettingSource::Main { line },
                     None => SettingSource::Default,

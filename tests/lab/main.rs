@@ -18,6 +18,7 @@ mod machine;
 mod maillog;
 mod mysql;
 mod network;
+mod per_service;
 mod postfix;
 mod reliability;
 mod report_schema;
