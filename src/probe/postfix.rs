@@ -627,7 +627,11 @@ fn option_lines(physical: &[&str], start: usize) -> Vec<usize> {
     let mut out = Vec::new();
     for (i, l) in physical.iter().enumerate().skip(start.saturating_sub(1)) {
         let t = l.trim();
-        if i + 1 > start && !t.is_empty() && !t.starts_with('#') && !l.starts_with(char::is_whitespace) {
+        if i + 1 > start
+            && !t.is_empty()
+            && !t.starts_with('#')
+            && !l.starts_with(char::is_whitespace)
+        {
             break;
         }
         if t.starts_with('#') {

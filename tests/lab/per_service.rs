@@ -25,13 +25,18 @@ const CHECKS: &[&str] = &[
     "tls.starttls-587",
 ];
 
+/// One run with `--only` each of `ids`; prints what each said (`--nocapture` shows it).
 fn run_only(g: &lab::LabGuard, ids: &[&str]) -> lab::RunOutput {
     let args: Vec<String> = ids
         .iter()
         .flat_map(|i| ["--only".to_string(), i.to_string()])
         .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    g.run(&args)
+    let out = g.run(&args);
+    for id in ids {
+        println!("{id}: {}: {}", out.status(id), out.message(id));
+    }
+    out
 }
 
 fn assert_has(out: &lab::RunOutput, id: &str, status: &str, needles: &[&str]) {
@@ -64,12 +69,16 @@ impl Broken {
         let b = Broken;
         let mut script = String::new();
         for l in lines.iter().rev() {
-            script.push_str(&format!("sed -i '/^submission inet/a\\  {l}' {MASTER_CF}\n"));
+            script.push_str(&format!(
+                "sed -i '/^submission inet/a\\  {l}' {MASTER_CF}\n"
+            ));
         }
         script.push_str(sed_extra);
         script.push_str("\npostfix reload >/dev/null 2>&1\nsleep 1\n");
         sh(&script);
-        let at = sh(&format!("grep -n '^submission inet' {MASTER_CF} | cut -d: -f1"));
+        let at = sh(&format!(
+            "grep -n '^submission inet' {MASTER_CF} | cut -d: -f1"
+        ));
         let first: usize = String::from_utf8_lossy(&at.stdout).trim().parse().unwrap();
         (b, (1..=lines.len()).map(|i| first + i).collect())
     }
@@ -148,7 +157,11 @@ fn overrides_under_submission_break_587_alone_and_are_named() {
             "fail",
             &["SIZE=20480000", "552", &at],
         );
-        assert_caused_by(&out, "size.advertised-587", "postfix.message-size-limit-587");
+        assert_caused_by(
+            &out,
+            "size.advertised-587",
+            "postfix.message-size-limit-587",
+        );
         assert_caused_by(
             &out,
             "size.oversize-refused-587",
@@ -243,7 +256,10 @@ fn overrides_under_submission_break_587_alone_and_are_named() {
     // 4. STARTTLS broken on 587 only: a certificate file that does not exist.
     {
         let (_b, lines) = Broken::with(&["-o smtpd_tls_cert_file=/nonexistent"], "");
-        let at = format!("master.cf:{}: `-o smtpd_tls_cert_file=/nonexistent`", lines[0]);
+        let at = format!(
+            "master.cf:{}: `-o smtpd_tls_cert_file=/nonexistent`",
+            lines[0]
+        );
         let out = run_only(&g, &["postfix.tls-settings-587", "tls.starttls-587"]);
         assert_has(
             &out,

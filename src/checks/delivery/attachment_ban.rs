@@ -52,8 +52,13 @@ impl Kind for AttachmentBan {
         for how in [AttachmentName::Unquoted, AttachmentName::Quoted] {
             let msg = testmail::with_exe_attachment(&facts.run_token, &account.address, how)
                 .map_err(|e| Unobserved::Failed(e.to_string()))?;
-            let Some(sent) =
-                super::send(facts, submission, &msg, md.as_ref().map(|m| m.path.as_path())).await
+            let Some(sent) = super::send(
+                facts,
+                submission,
+                &msg,
+                md.as_ref().map(|m| m.path.as_path()),
+            )
+            .await
             else {
                 return Err(Unobserved::NotApplicable {
                     reason: if submission {
@@ -101,20 +106,20 @@ impl Kind for AttachmentBan {
 }
 
 fn ban_verdict(o: &Observation) -> Verdict {
-        for s in [&o.unquoted, &o.quoted].into_iter().flatten() {
-            if let Some(f) = &s.failure {
-                return Verdict::error(format!(
-                    "could not send the attachment test: {}",
-                    f.describe()
-                ));
-            }
+    for s in [&o.unquoted, &o.quoted].into_iter().flatten() {
+        if let Some(f) = &s.failure {
+            return Verdict::error(format!(
+                "could not send the attachment test: {}",
+                f.describe()
+            ));
         }
-        let reply = |s: &Option<Sent>| s.as_ref().and_then(|s| s.reply.clone());
-        let (Some(u), Some(q)) = (reply(&o.unquoted), reply(&o.quoted)) else {
-            return Verdict::error("the attachment test did not finish");
-        };
-        let (ud, qd) = (u.describe(), q.describe());
-        match (u.is_permanent(), q.is_permanent()) {
+    }
+    let reply = |s: &Option<Sent>| s.as_ref().and_then(|s| s.reply.clone());
+    let (Some(u), Some(q)) = (reply(&o.unquoted), reply(&o.quoted)) else {
+        return Verdict::error("the attachment test did not finish");
+    };
+    let (ud, qd) = (u.describe(), q.describe());
+    match (u.is_permanent(), q.is_permanent()) {
             (true, true) => Verdict::pass(format!(
                 "an .exe attachment is refused at the end of DATA, with the name unquoted ({ud}) and quoted ({qd})"
             )),
@@ -126,4 +131,4 @@ fn ban_verdict(o: &Observation) -> Verdict {
                 "an .exe attachment gets through: name=invoice.exe was accepted ({ud}), name=\"invoice.exe\" too ({qd})"
             )),
         }
-    }
+}

@@ -154,7 +154,11 @@ impl Kind for MimeHeaderChecks {
         if o.param.list().is_empty() {
             return Verdict::fail(format!(
                 "{} is empty: no MIME header is checked, so .exe attachments are accepted",
-                if o.param.service.is_some() { shown.clone() } else { o.param.name.clone() }
+                if o.param.service.is_some() {
+                    shown.clone()
+                } else {
+                    o.param.name.clone()
+                }
             ))
             .with_fix(o.param.fix(&format!(
                 "postconf -e '{} = regexp:{fix_file}' && echo '{}' >> {fix_file} && postfix reload",

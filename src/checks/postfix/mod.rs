@@ -28,12 +28,10 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::kind::Unobserved;
 use crate::probe::ProbeError;
 use crate::probe::maps::data_file;
-use crate::checks::kind::Unobserved;
-use crate::probe::postfix::{
-    MainCf, MasterService, PostfixConfig, SettingSource, split_list,
-};
+use crate::probe::postfix::{MainCf, MasterService, PostfixConfig, SettingSource, split_list};
 
 /// One main.cf parameter as a check saw it: what is written and where, and the value Postfix
 /// uses (default applied, `$names` expanded).

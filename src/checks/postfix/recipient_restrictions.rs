@@ -82,7 +82,9 @@ impl Kind for RecipientRestrictions {
                         p.shown(),
                         items[at]
                     ))
-                    .with_fix(p.fix("put reject_unauth_destination before any `permit`, then `postfix reload`")),
+                    .with_fix(p.fix(
+                        "put reject_unauth_destination before any `permit`, then `postfix reload`",
+                    )),
                 );
                 continue;
             }

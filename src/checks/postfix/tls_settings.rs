@@ -179,13 +179,12 @@ impl Kind for TlsSettings {
                         .service
                         .as_ref()
                         .map_or("port 25".to_string(), |s| format!("`{}`", s.name))
-                )).with_fix(
-                    if modern || !level.is_empty() {
-                        "postconf -e 'smtpd_tls_security_level = may' && postfix reload"
-                    } else {
-                        "postconf -e 'smtpd_use_tls = yes' && postfix reload"
-                    },
-                ),
+                ))
+                .with_fix(if modern || !level.is_empty() {
+                    "postconf -e 'smtpd_tls_security_level = may' && postfix reload"
+                } else {
+                    "postconf -e 'smtpd_use_tls = yes' && postfix reload"
+                }),
             );
         }
         let using_chain = !o.smtpd_tls_chain_files.list().is_empty();

@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::kind::{Kind, Unobserved};
-use crate::facts::Facts;
 use crate::checks::postfix::Param;
+use crate::facts::Facts;
 use crate::probe::session::{PortSession, Service, Step};
 use crate::verdict::Verdict;
 
@@ -82,7 +82,8 @@ impl Kind for Advertised {
             }
             _ => String::new(),
         };
-        let main_fix = format!("set `message_size_limit = {want}` in main.cf, then `postfix reload`");
+        let main_fix =
+            format!("set `message_size_limit = {want}` in main.cf, then `postfix reload`");
         let fix = match &o.service_setting {
             Some(p) => p.fix(&main_fix),
             None => main_fix,
@@ -93,11 +94,15 @@ impl Kind for Advertised {
             .as_ref()
             .map(|p| p.effective.clone())
             .or_else(|| o.main_cf.clone());
-        let ehlo = if submission { "EHLO after STARTTLS" } else { "EHLO" };
+        let ehlo = if submission {
+            "EHLO after STARTTLS"
+        } else {
+            "EHLO"
+        };
 
         if let Some(why) = s.not_greeted() {
             Verdict::error(format!("could not read EHLO: {why}"))
-        } else if submission && !s.ehlo_tls.as_ref().is_some_and(|e| e.code() == Some(250)) {
+        } else if submission && s.ehlo_tls.as_ref().is_none_or(|e| e.code() != Some(250)) {
             Verdict::error(format!(
                 "{addr}: no EHLO after STARTTLS to read SIZE from ({}; see tls.starttls-587)",
                 s.starttls

@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::kind::{Kind, Unobserved};
-use crate::facts::Facts;
 use crate::checks::postfix::Param;
+use crate::facts::Facts;
 use crate::probe::session::{LoginSession, PortSession, Service, Step};
 use crate::verdict::{Verdict, worst_of};
 
@@ -61,7 +61,11 @@ impl Observation {
         }
         let a = self.submission.as_ref()?;
         let not_ready = if let Some(f) = &a.setup_failure {
-            Some(format!("could not get to AUTH on {}: {}", a.addr, f.describe()))
+            Some(format!(
+                "could not get to AUTH on {}: {}",
+                a.addr,
+                f.describe()
+            ))
         } else if a.auth.as_ref().and_then(Step::code) != Some(235) {
             Some(format!(
                 "cannot test: {} could not log in on {} ({}; see auth.login-works)",
@@ -138,7 +142,8 @@ impl Kind for OversizeRefused {
             .as_ref()
             .map(|s| format!(" ({})", s.shown()))
             .unwrap_or_default();
-        let main_fix = format!("set `message_size_limit = {limit}` in main.cf, then `postfix reload`");
+        let main_fix =
+            format!("set `message_size_limit = {limit}` in main.cf, then `postfix reload`");
         let fix = match &o.service_setting {
             Some(s) => s.fix(&main_fix),
             None => main_fix,
