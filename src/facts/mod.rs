@@ -5,6 +5,7 @@
 pub mod diagnosis;
 pub mod hardening;
 pub mod maillog;
+pub mod per_service;
 pub mod remote;
 pub mod upgrade;
 
@@ -108,6 +109,8 @@ pub struct Facts {
     pub(crate) remote: remote::Cells,
     /// Issue 13's server log (facts/maillog.rs).
     pub(crate) maillog: maillog::Cells,
+    /// Issue 13 §6's per-service sessions (facts/per_service.rs).
+    pub(crate) per_service: per_service::Cells,
 }
 
 impl Facts {
@@ -144,6 +147,7 @@ impl Facts {
             upgrade: Default::default(),
             remote: Default::default(),
             maillog: Default::default(),
+            per_service: Default::default(),
         }
     }
 
@@ -307,6 +311,7 @@ impl Facts {
             Purpose::Login => &self.login,
             Purpose::WrongPassword => &self.wrong_password,
             Purpose::Unauthenticated => &self.unauthenticated,
+            Purpose::Size(_) => return self.submission_size_session().await,
         };
         cell.get_or_init(|| async {
             let account = self.account.as_ref()?;
@@ -345,6 +350,7 @@ impl Facts {
                     mynetworks,
                     local_addresses,
                     server_mynetworks,
+                    starttls: None,
                 };
                 let _permit = self.connection_permit().await;
                 Arc::new(session::relay_probe(&setup).await)

@@ -21,6 +21,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ),
     ("biff", "yes"),
     ("broken_sasl_auth_clients", "no"),
+    ("cleanup_service_name", "cleanup"),
     ("command_directory", "/usr/sbin"),
     ("compatibility_level", "0"),
     ("config_directory", "/etc/postfix"),
@@ -498,6 +499,8 @@ pub struct MasterService {
     pub args: Vec<String>,
     /// `-o name=value` pairs, in order.
     pub overrides: Vec<(String, String)>,
+    /// The master.cf line of each of `overrides` (same order).
+    pub override_lines: Vec<usize>,
     pub line: usize,
 }
 
@@ -509,6 +512,12 @@ impl MasterService {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The last `-o name=...` of this service: its index in `overrides` and its master.cf line.
+    pub fn override_at(&self, name: &str) -> Option<(usize, usize)> {
+        let i = self.overrides.iter().rposition(|(n, _)| n == name)?;
+        Some((i, self.override_lines.get(i).copied().unwrap_or(self.line)))
     }
 
     /// The `-o` overrides that take effect: each name once, with its last value (as
@@ -541,6 +550,7 @@ impl MasterCf {
     pub fn parse(path: &Path, text: &str) -> MasterCf {
         let mut services = Vec::new();
         let mut malformed = Vec::new();
+        let physical: Vec<&str> = text.lines().collect();
         for (line, l) in logical_lines(text) {
             let words = split_master_words(&l);
             if words.len() < 8 {
@@ -548,14 +558,18 @@ impl MasterCf {
                 continue;
             }
             let args: Vec<String> = words[8..].to_vec();
+            let o_lines = option_lines(&physical, line);
             let mut overrides = Vec::new();
-            let mut k = 0;
+            let mut override_lines = Vec::new();
+            let (mut k, mut seen) = (0, 0);
             while k < args.len() {
                 if args[k] == "-o" && k + 1 < args.len() {
                     let kv = args[k + 1].trim_start_matches('{').trim_end_matches('}');
                     if let Some((n, v)) = kv.split_once('=') {
                         overrides.push((n.trim().to_string(), v.trim().to_string()));
+                        override_lines.push(o_lines.get(seen).copied().unwrap_or(line));
                     }
+                    seen += 1;
                     k += 2;
                 } else {
                     k += 1;
@@ -572,6 +586,7 @@ impl MasterCf {
                 command: words[7].clone(),
                 args,
                 overrides,
+                override_lines,
                 line,
             });
         }
@@ -603,6 +618,29 @@ impl MasterCf {
             .iter()
             .find(|s| s.name == name && s.kind == kind)
     }
+}
+
+/// The physical line (1-based) of each `-o` word of the logical line that starts at `start`:
+/// the service line and the indented lines that continue it (comments and blank lines between
+/// them are skipped, as Postfix does).
+fn option_lines(physical: &[&str], start: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, l) in physical.iter().enumerate().skip(start.saturating_sub(1)) {
+        let t = l.trim();
+        if i + 1 > start
+            && !t.is_empty()
+            && !t.starts_with('#')
+            && !l.starts_with(char::is_whitespace)
+        {
+            break;
+        }
+        if t.starts_with('#') {
+            continue;
+        }
+        let n = split_master_words(t).iter().filter(|w| *w == "-o").count();
+        out.extend(std::iter::repeat_n(i + 1, n));
+    }
+    out
 }
 
 /// Splits a master.cf line into words; `{ ... }` groups (Postfix 3.0+) stay one word.
@@ -646,6 +684,80 @@ impl PostfixConfig {
             Some(v) => self.main.expand(v, 0),
             None => self.main.get(name),
         }
+    }
+}
+
+/// Where the value a service sees for a parameter comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingSource {
+    /// The service's last `-o name=value`: the master.cf line and the text as written.
+    Override { line: usize, text: String },
+    /// main.cf's line.
+    Main { line: usize },
+    /// Postfix's default.
+    Default,
+}
+
+/// One parameter as a service sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSetting {
+    /// As written (the `-o` value or main.cf's), `None` when only the default applies.
+    pub written: Option<String>,
+    /// Expanded with main.cf's parameters.
+    pub effective: String,
+    pub source: SettingSource,
+}
+
+impl PostfixConfig {
+    /// main.cf as `service`'s process sees it: its `-o name=value` overrides set as if main.cf
+    /// said so, so `$name` references expand to the service's values too.
+    pub fn main_for(&self, service: &MasterService) -> MainCf {
+        let mut m = self.main.clone();
+        for ((n, v), line) in service.overrides.iter().zip(&service.override_lines) {
+            m.settings.insert(
+                n.clone(),
+                Setting {
+                    value: v.clone(),
+                    line: *line,
+                },
+            );
+        }
+        m
+    }
+
+    /// `name` as `service` sees it, and where that comes from (`postconf -P` and main.cf);
+    /// `$references` expand with the service's overrides.
+    pub fn service_setting(&self, service: &MasterService, name: &str) -> ServiceSetting {
+        let seen = self.main_for(service);
+        match service.override_at(name) {
+            Some((i, line)) => {
+                let v = service.overrides[i].1.clone();
+                ServiceSetting {
+                    effective: seen.expand(&v, 0),
+                    source: SettingSource::Override {
+                        line,
+                        text: format!("-o {name}={v}"),
+                    },
+                    written: Some(v),
+                }
+            }
+            None => ServiceSetting {
+                written: self.main.raw(name).map(str::to_string),
+                effective: seen.get(name),
+                source: match self.main.line(name) {
+                    Some(line) => SettingSource::Main { line },
+                    None => SettingSource::Default,
+                },
+            },
+        }
+    }
+
+    /// The inet service for `name_or_port` (`submission`, `587`, `127.0.0.1:587`).
+    pub fn inet_service(&self, name: &str, port: u16) -> Option<&MasterService> {
+        self.master.services.iter().find(|s| {
+            let p = s.name.rsplit(':').next().unwrap_or(&s.name);
+            s.kind == "inet" && (p == name || p == port.to_string())
+        })
     }
 }
 

@@ -416,7 +416,21 @@ pub struct LoginSession {
     /// `RCPT TO:<RELAY_RECIPIENT>` (only after AUTH).
     pub rcpt_foreign: Option<Step>,
     pub foreign_recipient: String,
+    /// [`Purpose::Size`]: the size declared after AUTH in `MAIL FROM:<account> SIZE=` (the
+    /// limit, then one more).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size_limit: u64,
+    /// `MAIL FROM:<account> SIZE=<limit>` after AUTH (expect 250).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_at_limit: Option<Step>,
+    /// `MAIL FROM:<account> SIZE=<limit+1>` after AUTH (expect 552).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_over_limit: Option<Step>,
     pub transcript: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One address considered as the source of the relay probe.
@@ -478,6 +492,9 @@ pub enum Purpose {
     WrongPassword,
     /// No AUTH: MAIL and RCPT to the account, RSET.
     Unauthenticated,
+    /// AUTH PLAIN with the account, then `MAIL FROM:<account> SIZE=` the limit and one more,
+    /// RSET after each: the size limit where users submit mail.
+    Size(u64),
 }
 
 /// Where a session connects and how long it waits.
@@ -540,19 +557,19 @@ impl PortSession {
         let offers_starttls = c.capabilities().is_some_and(|k| k.has("STARTTLS"));
         let usable = match self.service {
             Service::Submission => {
-                let (step, ok) = mail_then_rset(c, &[]).await;
+                let (step, ok) = mail_then_rset(c, "", &[]).await;
                 self.mail_before_tls = Some(step);
                 ok
             }
             Service::Smtp => {
                 let at = vec![format!("SIZE={}", self.size_limit)];
-                let (step, ok) = mail_then_rset(c, &at).await;
+                let (step, ok) = mail_then_rset(c, "", &at).await;
                 self.size_at_limit = Some(step);
                 if !ok {
                     return;
                 }
                 let over = vec![format!("SIZE={}", self.size_limit.saturating_add(1))];
-                let (step, ok) = mail_then_rset(c, &over).await;
+                let (step, ok) = mail_then_rset(c, "", &over).await;
                 self.size_over_limit = Some(step);
                 ok
             }
@@ -585,12 +602,12 @@ impl PortSession {
     }
 }
 
-/// `MAIL FROM:<> params`, then RSET if it opened a transaction. Returns the MAIL step and
+/// `MAIL FROM:<sender> params`, then RSET if it opened a transaction. Returns the MAIL step and
 /// whether the session can go on.
-async fn mail_then_rset(c: &mut SmtpClient, params: &[String]) -> (Step, bool) {
+async fn mail_then_rset(c: &mut SmtpClient, sender: &str, params: &[String]) -> (Step, bool) {
     let r = c
         .command(&Command::MailFrom {
-            address: String::new(),
+            address: sender.to_string(),
             params: params.to_vec(),
         })
         .await;
@@ -818,6 +835,7 @@ pub async fn login_session(
             wrong_password(account.password.as_ref()),
         ),
         Purpose::Unauthenticated => (None, Secret::new(String::new())),
+        Purpose::Size(_) => (Some(AuthMechanism::Plain), account.password.clone()?),
     };
     let port = dial.addr.map(|a| a.port()).unwrap_or_default();
     let mut s = LoginSession {
@@ -870,6 +888,17 @@ impl LoginSession {
             let r = c.auth(m, &account.address, password).await;
             let ok = matches!(&r, Ok(reply) if reply.code == 235);
             self.auth = Some(Step::from_result(&r));
+            if let (true, Purpose::Size(limit)) = (ok, purpose) {
+                self.size_limit = limit;
+                let at = vec![format!("SIZE={limit}")];
+                let (step, usable) = mail_then_rset(c, &account.address, &at).await;
+                self.size_at_limit = Some(step);
+                if usable {
+                    let over = vec![format!("SIZE={}", limit.saturating_add(1))];
+                    self.size_over_limit = Some(mail_then_rset(c, &account.address, &over).await.0);
+                }
+                return;
+            }
             if !ok || purpose != Purpose::PlainAndRelay {
                 return;
             }
@@ -917,6 +946,8 @@ pub struct RelaySetup {
     /// Not on the server: the server's mynetworks, when mailcheck learned it over SSH; the
     /// probe then comes from this machine's route to the server, checked against it.
     pub server_mynetworks: Option<String>,
+    /// STARTTLS (with this SNI name) before MAIL: the submission port requires it.
+    pub starttls: Option<String>,
 }
 
 /// The unauthenticated relay probe on the MX port, from a source outside mynetworks when
@@ -1012,7 +1043,7 @@ pub async fn relay_probe(setup: &RelaySetup) -> RelayProbe {
     let mut client = None;
     for (addr, source) in routes {
         p.addr = addr.to_string();
-        match open(addr, source, setup.dial.timeouts, None).await {
+        match open(addr, source, setup.dial.timeouts, setup.starttls.as_deref()).await {
             Ok(c) => {
                 p.source = source.map(|s| s.to_string());
                 client = Some(c);

@@ -116,14 +116,16 @@ fn the_fixed_attachment_rule_passes() {
     g.break_with(&format!(
         "printf '%s\\n' '{rule}' > /etc/postfix/mime_header_checks && postfix reload"
     ));
-    let out = g.run(&[
-        "--only",
+    let ids = [
         "postfix.mime-header-checks",
-        "--only",
         "delivery.attachment-ban",
-    ]);
+        "postfix.mime-header-checks-587",
+        "delivery.attachment-ban-587",
+    ];
+    let args: Vec<&str> = ids.iter().flat_map(|i| ["--only", i]).collect();
+    let out = g.run(&args);
     g.restore();
-    for id in ["postfix.mime-header-checks", "delivery.attachment-ban"] {
+    for id in ids {
         assert_eq!(
             out.status(id),
             "pass",

@@ -21,6 +21,7 @@ mod maillog;
 mod mysql;
 mod network;
 mod nonroot;
+mod per_service;
 mod postfix;
 mod reliability;
 mod report_schema;

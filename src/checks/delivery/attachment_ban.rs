@@ -7,14 +7,18 @@ use serde::{Deserialize, Serialize};
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
 use crate::probe::maildir;
-use crate::probe::session::Sent;
+use crate::probe::session::{Sent, Service};
 use crate::probe::testmail::{self, AttachmentName};
 use crate::verdict::Verdict;
 
-/// No parameters.
+/// Where the messages go: the MX port as another server delivers (default), or the submission
+/// port after STARTTLS and AUTH, from the account, as users submit.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {}
+pub struct Spec {
+    #[serde(default)]
+    pub service: Service,
+}
 
 /// What happened to each of the two messages.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -35,7 +39,8 @@ impl Kind for AttachmentBan {
     type Spec = Spec;
     type Observation = Observation;
 
-    async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+    async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+        let submission = spec.service == Service::Submission;
         let Some(account) = &facts.account else {
             return Err(Unobserved::NotApplicable {
                 reason: "needs --account".into(),
@@ -47,11 +52,20 @@ impl Kind for AttachmentBan {
         for how in [AttachmentName::Unquoted, AttachmentName::Quoted] {
             let msg = testmail::with_exe_attachment(&facts.run_token, &account.address, how)
                 .map_err(|e| Unobserved::Failed(e.to_string()))?;
-            let Some(sent) =
-                super::send(facts, false, &msg, md.as_ref().map(|m| m.path.as_path())).await
+            let Some(sent) = super::send(
+                facts,
+                submission,
+                &msg,
+                md.as_ref().map(|m| m.path.as_path()),
+            )
+            .await
             else {
                 return Err(Unobserved::NotApplicable {
-                    reason: "needs --account".into(),
+                    reason: if submission {
+                        "needs --account and its password".into()
+                    } else {
+                        "needs --account".into()
+                    },
                 });
             };
             let accepted = sent.reply.as_ref().is_some_and(|r| r.is_positive());
@@ -78,21 +92,34 @@ impl Kind for AttachmentBan {
         Ok(o)
     }
 
-    fn judge(_spec: &Spec, o: &Observation) -> Verdict {
-        for s in [&o.unquoted, &o.quoted].into_iter().flatten() {
-            if let Some(f) = &s.failure {
-                return Verdict::error(format!(
-                    "could not send the attachment test: {}",
-                    f.describe()
-                ));
-            }
+    fn judge(spec: &Spec, o: &Observation) -> Verdict {
+        let v = ban_verdict(o);
+        // On submission, say where (and as whom): the MX port's messages stay as they were.
+        match (spec.service, &o.unquoted) {
+            (Service::Submission, Some(s)) => Verdict {
+                message: format!("{} (after STARTTLS and AUTH): {}", s.addr, v.message),
+                ..v
+            },
+            _ => v,
         }
-        let reply = |s: &Option<Sent>| s.as_ref().and_then(|s| s.reply.clone());
-        let (Some(u), Some(q)) = (reply(&o.unquoted), reply(&o.quoted)) else {
-            return Verdict::error("the attachment test did not finish");
-        };
-        let (ud, qd) = (u.describe(), q.describe());
-        match (u.is_permanent(), q.is_permanent()) {
+    }
+}
+
+fn ban_verdict(o: &Observation) -> Verdict {
+    for s in [&o.unquoted, &o.quoted].into_iter().flatten() {
+        if let Some(f) = &s.failure {
+            return Verdict::error(format!(
+                "could not send the attachment test: {}",
+                f.describe()
+            ));
+        }
+    }
+    let reply = |s: &Option<Sent>| s.as_ref().and_then(|s| s.reply.clone());
+    let (Some(u), Some(q)) = (reply(&o.unquoted), reply(&o.quoted)) else {
+        return Verdict::error("the attachment test did not finish");
+    };
+    let (ud, qd) = (u.describe(), q.describe());
+    match (u.is_permanent(), q.is_permanent()) {
             (true, true) => Verdict::pass(format!(
                 "an .exe attachment is refused at the end of DATA, with the name unquoted ({ud}) and quoted ({qd})"
             )),
@@ -104,5 +131,4 @@ impl Kind for AttachmentBan {
                 "an .exe attachment gets through: name=invoice.exe was accepted ({ud}), name=\"invoice.exe\" too ({qd})"
             )),
         }
-    }
 }

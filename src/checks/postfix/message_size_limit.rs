@@ -9,10 +9,14 @@ use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
 use crate::verdict::{Verdict, worst_of};
 
-/// T35: the limit comes from the settings (the tutorial's 20480000, or the config's).
+/// T35: the limit comes from the settings (the tutorial's 20480000, or the config's); with
+/// `service`, the limit that master.cf service's smtpd uses (its `-o`, else main.cf's).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {}
+pub struct Spec {
+    #[serde(default)]
+    pub service: Option<super::ServiceSpec>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Observation {
@@ -29,11 +33,12 @@ impl Kind for MessageSizeLimit {
     type Spec = Spec;
     type Observation = Observation;
 
-    async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+    async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
+        let svc = super::service_of(&cfg, spec.service.as_ref())?;
         Ok(Observation {
             expected: facts.settings.message_size_limit,
-            message_size_limit: Param::read(&cfg.main, "message_size_limit"),
+            message_size_limit: Param::read_for(&cfg, svc, "message_size_limit"),
             mailbox_size_limit: Param::read(&cfg.main, "mailbox_size_limit"),
             virtual_mailbox_limit: Param::read(&cfg.main, "virtual_mailbox_limit"),
         })
@@ -54,10 +59,10 @@ impl Kind for MessageSizeLimit {
                     mb(limit),
                     mb(o.expected)
                 ))
-                .with_fix(format!(
+                .with_fix(o.message_size_limit.fix(&format!(
                     "postconf -e 'message_size_limit = {}' && postfix reload",
                     o.expected
-                )),
+                ))),
             );
         }
         // local(8) and virtual(8) refuse to run when their mailbox limit is below the message limit.

@@ -25,6 +25,11 @@ pub struct Spec {
     pub quoted: String,
     /// The rule that rejects both.
     pub fix_rule: String,
+    /// Judge the mail this master.cf smtpd service receives: its receive_override_options
+    /// and the cleanup service it hands mail to (cleanup_service_name), whose `-o` or
+    /// main.cf's value of `parameter` applies (header checks are cleanup(8)'s parameters).
+    #[serde(default)]
+    pub service: Option<super::ServiceSpec>,
 }
 
 /// One table the parameter names.
@@ -47,6 +52,15 @@ pub struct Observation {
     pub param: Param,
     #[serde(default)]
     pub tables: Vec<HeaderTable>,
+    /// With a service: its receive_override_options (`no_header_body_checks` turns the
+    /// checks off for the mail it receives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_override_options: Option<Param>,
+    /// With a service: its cleanup_service_name, and whether master.cf has that service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_service_name: Option<Param>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleanup_service_missing: bool,
 }
 
 /// T34: the kind.
@@ -58,7 +72,19 @@ impl Kind for MimeHeaderChecks {
 
     async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
-        let param = Param::read(&cfg.main, &spec.parameter);
+        let svc = super::service_of(&cfg, spec.service.as_ref())?;
+        let roo = svc.map(|s| Param::read_for(&cfg, Some(s), "receive_override_options"));
+        let cleanup_name = svc.map(|s| Param::read_for(&cfg, Some(s), "cleanup_service_name"));
+        // The cleanup(8) service the smtpd hands mail to reads the header checks.
+        let cleanup = cleanup_name.as_ref().and_then(|p| {
+            let want = p.effective.trim();
+            cfg.master
+                .services
+                .iter()
+                .find(|s| s.name == want && s.kind == "unix")
+        });
+        let cleanup_service_missing = cleanup_name.is_some() && cleanup.is_none();
+        let param = Param::read_for(&cfg, cleanup, &spec.parameter);
         let tables = map_references(&param.effective)
             .into_iter()
             .map(|(kind, path)| {
@@ -84,10 +110,40 @@ impl Kind for MimeHeaderChecks {
                 t
             })
             .collect();
-        Ok(Observation { param, tables })
+        Ok(Observation {
+            param,
+            tables,
+            receive_override_options: roo,
+            cleanup_service_name: cleanup_name,
+            cleanup_service_missing,
+        })
     }
 
     fn judge(spec: &Spec, o: &Observation) -> Verdict {
+        if let Some(roo) = &o.receive_override_options
+            && roo
+                .list()
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case("no_header_body_checks"))
+        {
+            let svc = roo.service.as_ref().map(|s| s.name.as_str()).unwrap_or("");
+            return Verdict::fail(format!(
+                "{}: no_header_body_checks turns off {} for the mail `{svc}` receives: .exe attachments get through there",
+                roo.shown(),
+                spec.parameter
+            ))
+            .with_fix(roo.fix("remove no_header_body_checks from receive_override_options in main.cf, then `postfix reload`"));
+        }
+        if o.cleanup_service_missing
+            && let Some(c) = &o.cleanup_service_name
+        {
+            return Verdict::fail(format!(
+                "{}: master.cf has no `{} unix` service, so mail received there cannot be cleaned up (or header-checked)",
+                c.shown(),
+                c.effective.trim()
+            ))
+            .with_fix(c.fix("set cleanup_service_name = cleanup, then `postfix reload`"));
+        }
         let shown = o.param.shown();
         let fix_file = o
             .tables
@@ -98,12 +154,16 @@ impl Kind for MimeHeaderChecks {
         if o.param.list().is_empty() {
             return Verdict::fail(format!(
                 "{} is empty: no MIME header is checked, so .exe attachments are accepted",
-                o.param.name
+                if o.param.service.is_some() {
+                    shown.clone()
+                } else {
+                    o.param.name.clone()
+                }
             ))
-            .with_fix(format!(
+            .with_fix(o.param.fix(&format!(
                 "postconf -e '{} = regexp:{fix_file}' && echo '{}' >> {fix_file} && postfix reload",
                 o.param.name, spec.fix_rule
-            ));
+            )));
         }
         for t in &o.tables {
             if t.needs_root {

@@ -28,9 +28,10 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::checks::kind::Unobserved;
 use crate::probe::ProbeError;
 use crate::probe::maps::data_file;
-use crate::probe::postfix::{MainCf, split_list};
+use crate::probe::postfix::{MainCf, MasterService, PostfixConfig, SettingSource, split_list};
 
 /// One main.cf parameter as a check saw it: what is written and where, and the value Postfix
 /// uses (default applied, `$names` expanded).
@@ -45,9 +46,62 @@ pub struct Param {
     pub line: Option<usize>,
     #[serde(default)]
     pub effective: String,
+    /// Read for a master.cf service (`submission`): its name, and where its `-o` sets the
+    /// parameter, when one does (then `written` is the `-o` value and `line` is not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceOverride>,
+}
+
+/// The master.cf service a parameter was read for, and the `-o` that sets it there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ServiceOverride {
+    /// `submission inet` (name and type).
+    pub name: String,
+    pub master_cf: PathBuf,
+    /// The master.cf line of the `-o` that sets the parameter (the last one wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_line: Option<usize>,
+    /// The `-o name=value` as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_text: Option<String>,
 }
 
 impl Param {
+    /// Reads `name` as `service` sees it: its last `-o name=value`, else main.cf's.
+    pub fn read_for(cfg: &PostfixConfig, service: Option<&MasterService>, name: &str) -> Param {
+        let Some(svc) = service else {
+            return Param::read(&cfg.main, name);
+        };
+        let s = cfg.service_setting(svc, name);
+        let (line, override_line, override_text) = match s.source {
+            SettingSource::Override { line, text } => (None, Some(line), Some(text)),
+            SettingSource::Main { line } => (Some(line), None, None),
+            SettingSource::Default => (None, None, None),
+        };
+        Param {
+            name: name.to_string(),
+            written: s.written,
+            line,
+            effective: s.effective,
+            service: Some(ServiceOverride {
+                name: format!("{} {}", svc.name, svc.kind),
+                master_cf: cfg.master.path.clone(),
+                override_line,
+                override_text,
+            }),
+        }
+    }
+
+    /// The master.cf `-o` that sets this parameter, as `master.cf:24: -o name=value`.
+    pub fn override_at(&self) -> Option<String> {
+        let s = self.service.as_ref()?;
+        Some(format!(
+            "{}:{}: `{}`",
+            s.master_cf.display(),
+            s.override_line?,
+            s.override_text.as_deref()?
+        ))
+    }
     /// Reads `name` from main.cf.
     pub fn read(main: &MainCf, name: &str) -> Param {
         Param {
@@ -55,14 +109,35 @@ impl Param {
             written: main.raw(name).map(str::to_string),
             line: main.line(name),
             effective: main.get(name),
+            service: None,
         }
     }
 
     /// Where the value comes from: "main.cf line 12", or Postfix's default.
     pub fn at(&self) -> String {
+        if let Some(o) = self.override_at() {
+            let svc = self.service.as_ref().map(|s| s.name.as_str()).unwrap_or("");
+            return format!("{o} of `{svc}`, which overrides main.cf");
+        }
+        let svc = match &self.service {
+            Some(s) => format!(", no -o in `{}`", s.name),
+            None => String::new(),
+        };
         match self.line {
-            Some(l) => format!("main.cf line {l}"),
-            None => "not set in main.cf, Postfix's default".to_string(),
+            Some(l) => format!("main.cf line {l}{svc}"),
+            None => format!("not set in main.cf, Postfix's default{svc}"),
+        }
+    }
+
+    /// The fix: `main_fix` when main.cf sets the value; when a master.cf `-o` does, to remove
+    /// (or correct) that line.
+    pub fn fix(&self, main_fix: &str) -> String {
+        match (self.override_at(), &self.service) {
+            (Some(at), Some(s)) => format!(
+                "remove the override {at} from `{}` (or give it the right value), then `postfix reload`",
+                s.name
+            ),
+            _ => main_fix.to_string(),
         }
     }
 
@@ -205,4 +280,35 @@ pub(crate) fn typo_note(path: &Path, sibling_exists: bool) -> String {
     } else {
         String::new()
     }
+}
+
+/// The master.cf service a host check reads its parameters for (`[probe] service`): `None` for main.cf alone; NotApplicable (skip) when
+/// master.cf has no such service (postfix.submission-service says so).
+pub(crate) fn service_of<'a>(
+    cfg: &'a PostfixConfig,
+    service: Option<&ServiceSpec>,
+) -> Result<Option<&'a MasterService>, Unobserved> {
+    let Some(want) = service else {
+        return Ok(None);
+    };
+    match cfg.inet_service(&want.name, want.port.0) {
+        Some(s) => Ok(Some(s)),
+        None => Err(Unobserved::NotApplicable {
+            reason: format!(
+                "{} has no `{} inet` service (port {})",
+                cfg.master.path.display(),
+                want.name,
+                want.port.0
+            ),
+        }),
+    }
+}
+
+/// Which master.cf service a host check reads its parameters for, in its `[probe]` table:
+/// `service = { name = "submission", port = 587 }` (a service named so or by the port).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub port: crate::checks::values::Port,
 }

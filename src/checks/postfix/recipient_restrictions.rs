@@ -9,15 +9,24 @@ use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
 use crate::verdict::{Verdict, worst_of};
 
-/// T27 has no parameters.
+/// T27: main.cf's lists, or with `service` the lists that master.cf service's smtpd uses
+/// (its `-o`, else main.cf's), with its smtpd_client_restrictions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {}
+pub struct Spec {
+    #[serde(default)]
+    pub service: Option<super::ServiceSpec>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Observation {
     pub smtpd_recipient_restrictions: Param,
     pub smtpd_relay_restrictions: Param,
+    /// With a service: its smtpd_client_restrictions, which Postfix also applies at RCPT
+    /// (smtpd_delay_reject): `permit_sasl_authenticated, reject` there refuses every
+    /// unauthenticated client whatever the other lists say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtpd_client_restrictions: Option<Param>,
 }
 
 /// T27: the kind.
@@ -27,15 +36,36 @@ impl Kind for RecipientRestrictions {
     type Spec = Spec;
     type Observation = Observation;
 
-    async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+    async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
+        let svc = super::service_of(&cfg, spec.service.as_ref())?;
         Ok(Observation {
-            smtpd_recipient_restrictions: Param::read(&cfg.main, "smtpd_recipient_restrictions"),
-            smtpd_relay_restrictions: Param::read(&cfg.main, "smtpd_relay_restrictions"),
+            smtpd_recipient_restrictions: Param::read_for(
+                &cfg,
+                svc,
+                "smtpd_recipient_restrictions",
+            ),
+            smtpd_relay_restrictions: Param::read_for(&cfg, svc, "smtpd_relay_restrictions"),
+            smtpd_client_restrictions: svc
+                .map(|s| Param::read_for(&cfg, Some(s), "smtpd_client_restrictions")),
         })
     }
 
     fn judge(_spec: &Spec, o: &Observation) -> Verdict {
+        // A client list that refuses whoever it does not permit (and permits nobody without
+        // AUTH or mynetworks) keeps other clients from relaying on its own.
+        let client_guard = o.smtpd_client_restrictions.as_ref().filter(|p| {
+            let items = p.list();
+            let r = read_list(&items);
+            r.protection.is_some() && !r.permit_before && r.static_ok_before.is_none()
+        });
+        let hole = |text: String| match client_guard {
+            Some(c) => Verdict::warn(format!(
+                "{text}; only {} still refuses unauthenticated clients",
+                c.shown()
+            )),
+            None => Verdict::fail(text),
+        };
         let lists = [&o.smtpd_recipient_restrictions, &o.smtpd_relay_restrictions];
         let mut findings = Vec::new();
         let mut protected_by = Vec::new();
@@ -46,15 +76,20 @@ impl Kind for RecipientRestrictions {
                 continue;
             };
             if r.permit_before {
-                findings.push(Verdict::fail(format!(
-                    "{}: `permit` comes before {}, so every client may relay (open relay)",
-                    p.shown(),
-                    items[at]
-                )));
+                findings.push(
+                    hole(format!(
+                        "{}: `permit` comes before {}, so every client may relay (open relay)",
+                        p.shown(),
+                        items[at]
+                    ))
+                    .with_fix(p.fix(
+                        "put reject_unauth_destination before any `permit`, then `postfix reload`",
+                    )),
+                );
                 continue;
             }
             if let Some(i) = r.static_ok_before {
-                findings.push(Verdict::fail(format!(
+                findings.push(hole(format!(
                     "{}: `{} {}` comes before {}: the table answers OK for every address, so every client may relay (open relay)",
                     p.shown(),
                     items[i],
@@ -88,7 +123,8 @@ impl Kind for RecipientRestrictions {
             }
         }
         if protected_by.is_empty() && findings.is_empty() {
-            return Verdict::fail(format!(
+            // A permit-less list with no protection at all (e.g. `-o ...=` emptied both).
+            return hole(format!(
                 "neither {} nor {} has reject_unauth_destination (or defer_unauth_destination): open relay risk, anyone may send through this server to any domain",
                 o.smtpd_recipient_restrictions.shown(),
                 o.smtpd_relay_restrictions.shown()

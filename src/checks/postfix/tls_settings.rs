@@ -14,10 +14,14 @@ use crate::probe::ProbeError;
 use crate::probe::file::{FileFacts, stat};
 use crate::verdict::{Verdict, worst_of};
 
-/// T28 has no parameters: the tutorial's file comes from the settings.
+/// T28: the tutorial's file comes from the settings; with `service`, the settings that
+/// master.cf service's smtpd uses (its `-o`, else main.cf's).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {}
+pub struct Spec {
+    #[serde(default)]
+    pub service: Option<super::ServiceSpec>,
+}
 
 /// A PEM file's facts: what it holds (counted by markers, never the key itself) and its mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -112,12 +116,12 @@ impl Kind for TlsSettings {
     type Spec = Spec;
     type Observation = Observation;
 
-    async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+    async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
-        let main = &cfg.main;
-        let chain = Param::read(main, "smtpd_tls_chain_files");
-        let cert = Param::read(main, "smtpd_tls_cert_file");
-        let key = Param::read(main, "smtpd_tls_key_file");
+        let svc = super::service_of(&cfg, spec.service.as_ref())?;
+        let chain = Param::read_for(&cfg, svc, "smtpd_tls_chain_files");
+        let cert = Param::read_for(&cfg, svc, "smtpd_tls_cert_file");
+        let key = Param::read_for(&cfg, svc, "smtpd_tls_key_file");
         let mut paths: Vec<String> = if chain.list().is_empty() {
             vec![
                 cert.effective.trim().to_string(),
@@ -130,8 +134,8 @@ impl Kind for TlsSettings {
         paths.dedup();
         let files = paths.iter().map(|p| PemFile::read(Path::new(p))).collect();
         Ok(Observation {
-            smtpd_use_tls: Param::read(main, "smtpd_use_tls"),
-            smtpd_tls_security_level: Param::read(main, "smtpd_tls_security_level"),
+            smtpd_use_tls: Param::read_for(&cfg, svc, "smtpd_use_tls"),
+            smtpd_tls_security_level: Param::read_for(&cfg, svc, "smtpd_tls_security_level"),
             smtpd_tls_cert_file: cert,
             smtpd_tls_key_file: key,
             smtpd_tls_chain_files: chain,
@@ -169,13 +173,18 @@ impl Kind for TlsSettings {
                 o.smtpd_tls_security_level.shown()
             };
             findings.push(
-                Verdict::fail(format!("{why}: port 25 offers no STARTTLS")).with_fix(
-                    if modern || !level.is_empty() {
-                        "postconf -e 'smtpd_tls_security_level = may' && postfix reload"
-                    } else {
-                        "postconf -e 'smtpd_use_tls = yes' && postfix reload"
-                    },
-                ),
+                Verdict::fail(format!(
+                    "{why}: {} offers no STARTTLS",
+                    o.smtpd_tls_security_level
+                        .service
+                        .as_ref()
+                        .map_or("port 25".to_string(), |s| format!("`{}`", s.name))
+                ))
+                .with_fix(if modern || !level.is_empty() {
+                    "postconf -e 'smtpd_tls_security_level = may' && postfix reload"
+                } else {
+                    "postconf -e 'smtpd_use_tls = yes' && postfix reload"
+                }),
             );
         }
         let using_chain = !o.smtpd_tls_chain_files.list().is_empty();
@@ -197,16 +206,23 @@ impl Kind for TlsSettings {
                 continue;
             }
             if f.missing {
-                findings.push(Verdict::fail(format!(
-                    "{name} (smtpd_tls_{}) does not exist: STARTTLS fails",
-                    if using_chain {
-                        "chain_files"
-                    } else if f.path == Path::new(cert_path) {
-                        "cert_file"
-                    } else {
-                        "key_file"
-                    }
-                )));
+                let param = if using_chain {
+                    &o.smtpd_tls_chain_files
+                } else if f.path == Path::new(cert_path) {
+                    &o.smtpd_tls_cert_file
+                } else {
+                    &o.smtpd_tls_key_file
+                };
+                // Named by a master.cf -o: say which line.
+                let named = match param.override_at() {
+                    Some(_) => param.shown(),
+                    None => param.name.clone(),
+                };
+                let v = Verdict::fail(format!("{name} ({named}) does not exist: STARTTLS fails"));
+                findings.push(match param.override_at() {
+                    Some(_) => v.with_fix(param.fix("")),
+                    None => v,
+                });
                 continue;
             }
             if let Some(p) = &f.problem {

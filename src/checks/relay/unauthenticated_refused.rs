@@ -5,13 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
-use crate::probe::session::{RelayProbe, Step};
+use crate::probe::session::{RelayProbe, Service, Step};
 use crate::verdict::Verdict;
 
-/// T31, unauthenticated: no parameters (sender and recipient are reserved names).
+/// T31, unauthenticated: which port (the MX port by default; on `submission`, after STARTTLS,
+/// from outside the mynetworks that master.cf service uses). Sender and recipient are reserved
+/// names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {}
+pub struct Spec {
+    #[serde(default)]
+    pub service: Service,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Observation {
@@ -25,17 +30,22 @@ impl Kind for UnauthenticatedRefused {
     type Spec = Spec;
     type Observation = Observation;
 
-    async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
-        let probe = facts.relay_probe().await;
+    async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
+        let probe = match spec.service {
+            Service::Smtp => facts.relay_probe().await,
+            Service::Submission => facts.submission_relay_probe().await,
+        };
         Ok(Observation {
             probe: (*probe).clone(),
         })
     }
 
-    fn judge(_spec: &Spec, o: &Observation) -> Verdict {
-        let p = &o.probe;
-
-        unauthenticated_verdict(p)
+    fn judge(spec: &Spec, o: &Observation) -> Verdict {
+        let v = unauthenticated_verdict(&o.probe);
+        if spec.service == Service::Submission && v.status == crate::verdict::Status::Fail {
+            return v.with_fix("remove the permissive -o smtpd_client_restrictions / smtpd_relay_restrictions / smtpd_recipient_restrictions overrides under `submission inet` in master.cf (postfix.recipient-restrictions-587 names the lines), then `postfix reload`");
+        }
+        v
     }
 }
 
