@@ -127,6 +127,11 @@ pub struct LogQuery {
     /// Topics the caller looks for: when none is found, the log is read once more a moment
     /// later (the logger may not have written the line yet).
     pub expect: Vec<Topic>,
+    /// The refusals the check's client got (`451 4.3.0`, or `554` without an enhanced code):
+    /// when set, a `reject:` line found only through a session (Postfix logs no client port by
+    /// default, so every session from mailcheck's address matches) is kept only if it logs one
+    /// of them, so another probe's refusal in the same run is not quoted as this one's.
+    pub replies: Vec<String>,
 }
 
 impl Facts {
@@ -257,7 +262,13 @@ pub fn excerpt_of(window: &Window, source: &str, q: &LogQuery) -> LogExcerpt {
         picked.extend(m.lines.iter().filter(|l| topic_of(l).is_some()));
     }
     for s in &found.sessions {
-        picked.extend(s.lines.iter().filter(|l| topic_of(l).is_some()));
+        picked.extend(s.lines.iter().filter(|l| match topic_of(l) {
+            Some(Topic::Reject) => {
+                q.replies.is_empty() || q.replies.iter().any(|r| l.raw.contains(r.as_str()))
+            }
+            Some(_) => true,
+            None => false,
+        }));
     }
     picked.extend(found.problems.iter());
     picked.extend(found.auth.iter());
@@ -407,6 +418,45 @@ mod tests {
         // Without the queue id (or address) the bounce is not the run's.
         let e = excerpt_of(&w, "postlog", &LogQuery::default());
         assert!(e.first(&[Topic::Delivery]).is_none());
+    }
+
+    /// Postfix logs no client port by default: every session from mailcheck's address matches
+    /// a session key, so a refusal another probe got in the same run must not be quoted as
+    /// this check's; the reply the check got picks its own line.
+    #[test]
+    fn a_refusal_is_quoted_only_by_the_check_that_got_it() {
+        let text = "\
+Dec  2 07:00:01 vm postfix/smtpd[7]: connect from localhost[127.0.0.1]
+Dec  2 07:00:01 vm postfix/smtpd[7]: NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 552 5.3.4 Message size exceeds fixed limit; proto=ESMTP helo=<mailcheck.invalid>
+Dec  2 07:00:01 vm postfix/smtpd[7]: disconnect from localhost[127.0.0.1] ehlo=1 mail=0/1 quit=1 commands=2/3
+Dec  2 07:00:02 vm postfix/smtpd[8]: connect from localhost[127.0.0.1]
+Dec  2 07:00:02 vm postfix/smtpd[8]: NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 451 4.3.0 <root@example.com>: Temporary lookup failure; from=<a@example.com> to=<root@example.com> proto=ESMTP helo=<mailcheck.invalid>
+Dec  2 07:00:02 vm postfix/smtpd[8]: disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4
+";
+        let w = window("/var/log/postfix.log", text);
+        let q = LogQuery {
+            clients: vec!["127.0.0.1:40000".into()],
+            expect: vec![Topic::Reject],
+            replies: vec!["451 4.3.0".into()],
+            ..LogQuery::default()
+        };
+        let e = excerpt_of(&w, "postlog", &q);
+        let quoted = e.first(&[Topic::Reject]).unwrap();
+        assert!(quoted.contains("451 4.3.0"), "{quoted}");
+        assert!(
+            !e.lines.iter().any(|l| l.line.contains("552 5.3.4")),
+            "{e:?}"
+        );
+        // Without the reply, both sessions' refusals are candidates (as before).
+        let q = LogQuery {
+            replies: Vec::new(),
+            ..q
+        };
+        let e = excerpt_of(&w, "postlog", &q);
+        assert!(
+            e.lines.iter().any(|l| l.line.contains("552 5.3.4")),
+            "{e:?}"
+        );
     }
 
     #[test]
