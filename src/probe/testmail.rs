@@ -76,11 +76,15 @@ pub fn with_exe_attachment(
     token: &str,
     to: &str,
     how: AttachmentName,
+    via: &str,
 ) -> Result<TestMessage, BuildError> {
+    // `via` (the service) keeps the Message-IDs of the probes on 25 and 587 apart: the ledger
+    // and the delivery wait find a message by its Message-ID.
     let label = match how {
-        AttachmentName::Quoted => "exe attachment, quoted name",
-        AttachmentName::Unquoted => "exe attachment, unquoted name",
+        AttachmentName::Quoted => format!("exe attachment, quoted name, {via}"),
+        AttachmentName::Unquoted => format!("exe attachment, unquoted name, {via}"),
     };
+    let label = label.as_str();
     let message_id = format!("{token}.{}@mailcheck.invalid", slug(label));
     let content_type = match how {
         AttachmentName::Quoted => "application/octet-stream; name=\"invoice.exe\"",
@@ -179,16 +183,47 @@ mod tests {
     #[test]
     fn attachment_names_are_written_as_asked() {
         let q = text(
-            &with_exe_attachment("mc-1-2-0000abcd", "a@b.test", AttachmentName::Quoted).unwrap(),
+            &with_exe_attachment(
+                "mc-1-2-0000abcd",
+                "a@b.test",
+                AttachmentName::Quoted,
+                "smtp",
+            )
+            .unwrap(),
         );
         assert!(q.contains("name=\"invoice.exe\""), "{q}");
         let u = text(
-            &with_exe_attachment("mc-1-2-0000abcd", "a@b.test", AttachmentName::Unquoted).unwrap(),
+            &with_exe_attachment(
+                "mc-1-2-0000abcd",
+                "a@b.test",
+                AttachmentName::Unquoted,
+                "smtp",
+            )
+            .unwrap(),
         );
         assert!(
             u.contains("Content-Type: application/octet-stream; name=invoice.exe\r\n"),
             "{u}"
         );
+    }
+
+    /// The probes on 25 and 587 run in one run: one Message-ID each, or the ledger settles
+    /// both when one arrives (an interrupted run then left the other behind).
+    #[test]
+    fn attachment_probes_of_two_services_have_their_own_message_ids() {
+        let a = with_exe_attachment(
+            "mc-1-2-0000abcd",
+            "a@b.test",
+            AttachmentName::Quoted,
+            "smtp",
+        );
+        let b = with_exe_attachment(
+            "mc-1-2-0000abcd",
+            "a@b.test",
+            AttachmentName::Quoted,
+            "submission",
+        );
+        assert_ne!(a.unwrap().message_id, b.unwrap().message_id);
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl Kind for AttachmentBan {
         // Accepted messages will be delivered: know where, so they can be deleted.
         let md = facts.account_maildir().await.ok();
         for how in [AttachmentName::Unquoted, AttachmentName::Quoted] {
-            let msg = testmail::with_exe_attachment(&facts.run_token, &account.address, how)
+            let via = if submission { "submission" } else { "smtp" };
+            let msg = testmail::with_exe_attachment(&facts.run_token, &account.address, how, via)
                 .map_err(|e| Unobserved::Failed(e.to_string()))?;
             let Some(sent) = super::send(
                 facts,
