@@ -59,14 +59,33 @@ impl Kind for RecipientRestrictions {
             let r = read_list(&items);
             r.protection.is_some() && !r.permit_before && r.static_ok_before.is_none()
         });
-        let hole = |text: String| match client_guard {
-            Some(c) => Verdict::warn(format!(
-                "{text}; only {} still refuses unauthenticated clients",
-                c.shown()
-            )),
-            None => Verdict::fail(text),
-        };
         let lists = [&o.smtpd_recipient_restrictions, &o.smtpd_relay_restrictions];
+        // smtpd applies both lists (relay first): one that refuses relaying without a hole is
+        // enough, whatever the other says.
+        let guards: Vec<&Param> = lists
+            .iter()
+            .copied()
+            .filter(|p| {
+                let r = read_list(&p.list());
+                r.protection.is_some() && !r.permit_before && r.static_ok_before.is_none()
+            })
+            .collect();
+        let hole = |p: &Param, text: String| {
+            if let Some(g) = guards.iter().find(|g| g.name != p.name) {
+                return Verdict::warn(format!(
+                    "{text}: that list lets every client through, but {} still refuses relaying, so this is not an open relay",
+                    g.shown()
+                ));
+            }
+            let text = format!("{text}, so every client may relay (open relay)");
+            match client_guard {
+                Some(c) => Verdict::warn(format!(
+                    "{text}; only {} still refuses unauthenticated clients",
+                    c.shown()
+                )),
+                None => Verdict::fail(text),
+            }
+        };
         let mut findings = Vec::new();
         let mut protected_by = Vec::new();
         for p in lists {
@@ -77,11 +96,10 @@ impl Kind for RecipientRestrictions {
             };
             if r.permit_before {
                 findings.push(
-                    hole(format!(
-                        "{}: `permit` comes before {}, so every client may relay (open relay)",
-                        p.shown(),
-                        items[at]
-                    ))
+                    hole(
+                        p,
+                        format!("{}: `permit` comes before {}", p.shown(), items[at]),
+                    )
                     .with_fix(p.fix(
                         "put reject_unauth_destination before any `permit`, then `postfix reload`",
                     )),
@@ -89,13 +107,16 @@ impl Kind for RecipientRestrictions {
                 continue;
             }
             if let Some(i) = r.static_ok_before {
-                findings.push(hole(format!(
-                    "{}: `{} {}` comes before {}: the table answers OK for every address, so every client may relay (open relay)",
-                    p.shown(),
-                    items[i],
-                    items[i + 1],
-                    items[at]
-                )));
+                findings.push(hole(
+                    p,
+                    format!(
+                        "{}: `{} {}` comes before {}: the table answers OK for every address",
+                        p.shown(),
+                        items[i],
+                        items[i + 1],
+                        items[at]
+                    ),
+                ));
                 continue;
             }
             protected_by.push(p.name.clone());
@@ -124,11 +145,18 @@ impl Kind for RecipientRestrictions {
         }
         if protected_by.is_empty() && findings.is_empty() {
             // A permit-less list with no protection at all (e.g. `-o ...=` emptied both).
-            return hole(format!(
+            let text = format!(
                 "neither {} nor {} has reject_unauth_destination (or defer_unauth_destination): open relay risk, anyone may send through this server to any domain",
                 o.smtpd_recipient_restrictions.shown(),
                 o.smtpd_relay_restrictions.shown()
-            ))
+            );
+            return match client_guard {
+                Some(c) => Verdict::warn(format!(
+                    "{text}; only {} still refuses unauthenticated clients",
+                    c.shown()
+                )),
+                None => Verdict::fail(text),
+            }
             .with_fix("postconf -e 'smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination' && postfix reload");
         }
         let pass = format!(
