@@ -75,7 +75,7 @@ async fn progress_line_shows_while_a_slow_server_answers_and_is_gone_after() {
     let (dir, config) = scratch("tty");
     let tmux = Tmux::new();
     let script = format!(
-        "env -u MAILCHECK_HOST -u MAILCHECK_FORMAT NO_COLOR=1 {} run --host 127.0.0.1 --smtp-port {} --submission-port {closed} --phase-timeout 4 --config {} --only smtp.banner --only tls.starttls-25 --only size; echo EXIT=$?; sleep 60",
+        "env -u MAILCHECK_HOST -u MAILCHECK_FORMAT NO_COLOR=1 {} run --host 127.0.0.1 --smtp-port {} --submission-port {closed} --phase-timeout 4 --config {} --only smtp.banner --only tls.starttls-25 --only size.advertised --only size.oversize-refused; echo EXIT=$?; sleep 60",
         env!("CARGO_BIN_EXE_mailcheck"),
         fake.addr.port(),
         config.display()
