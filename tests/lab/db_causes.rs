@@ -198,7 +198,7 @@ fn database_causes_are_named() {
         "sasl.pam-mysql-login",
         "fail",
         &[
-            "user=mailadmin host=127.0.0.1 db=mail",
+            &format!("user={} host=127.0.0.1 db={}", g.lab.db_user, g.lab.db_name),
             "is refused",
             "Access denied for user",
             "saslauthd -c caches good passwords",

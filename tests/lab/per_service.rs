@@ -116,7 +116,11 @@ fn overrides_under_submission_break_587_alone_and_are_named() {
         &out,
         "size.oversize-refused-587",
         "pass",
-        &[":587", "MAIL FROM:<root@example.com> SIZE=20480000", "552"],
+        &[
+            ":587",
+            &format!("MAIL FROM:<{}> SIZE=20480000", g.lab.account),
+            "552",
+        ],
     );
     assert_has(
         &out,
