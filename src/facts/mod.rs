@@ -9,7 +9,6 @@ pub mod per_service;
 pub mod remote;
 pub mod upgrade;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -335,28 +334,36 @@ impl Facts {
                 } else {
                     None
                 };
-                let local_addresses: Vec<IpAddr> = if self.target.local {
-                    crate::probe::mynetworks::local_addresses()
-                } else {
-                    Vec::new()
-                };
-                let server_mynetworks = if self.target.local {
-                    None
-                } else {
-                    self.server_mynetworks().await
-                };
-                let setup = RelaySetup {
-                    dial: self.dial(self.settings.smtp_port),
-                    mynetworks,
-                    local_addresses,
-                    server_mynetworks,
-                    starttls: None,
-                };
+                let setup = self
+                    .relay_setup(self.settings.smtp_port, mynetworks, None)
+                    .await;
                 let _permit = self.connection_permit().await;
                 Arc::new(session::relay_probe(&setup).await)
             })
             .await
             .clone()
+    }
+
+    /// A relay probe's setup for `port`: on the server, from a local address outside
+    /// `mynetworks`; elsewhere, checked against the server's mynetworks learned over SSH.
+    pub(crate) async fn relay_setup(
+        &self,
+        port: u16,
+        mynetworks: Option<Result<String, crate::probe::ProbeError>>,
+        starttls: Option<String>,
+    ) -> RelaySetup {
+        let (local_addresses, server_mynetworks) = if self.target.local {
+            (crate::probe::mynetworks::local_addresses(), None)
+        } else {
+            (Vec::new(), self.server_mynetworks().await)
+        };
+        RelaySetup {
+            dial: self.dial(port),
+            mynetworks,
+            local_addresses,
+            server_mynetworks,
+            starttls,
+        }
     }
 }
 

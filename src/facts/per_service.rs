@@ -2,13 +2,12 @@
 //! (master(5) `-o` overrides): the size probes after AUTH and the unauthenticated relay probe
 //! on the submission port, from outside the mynetworks that service uses.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
 use super::Facts;
-use crate::probe::session::{self, LoginSession, Purpose, RelayProbe, RelaySetup};
+use crate::probe::session::{self, LoginSession, Purpose, RelayProbe};
 
 #[derive(Default)]
 pub(crate) struct Cells {
@@ -58,23 +57,9 @@ impl Facts {
                 } else {
                     None
                 };
-                let local_addresses: Vec<IpAddr> = if self.target.local {
-                    crate::probe::mynetworks::local_addresses()
-                } else {
-                    Vec::new()
-                };
-                let server_mynetworks = if self.target.local {
-                    None
-                } else {
-                    self.server_mynetworks().await
-                };
-                let setup = RelaySetup {
-                    dial: self.dial(port),
-                    mynetworks,
-                    local_addresses,
-                    server_mynetworks,
-                    starttls: Some(self.target.host.clone()),
-                };
+                let setup = self
+                    .relay_setup(port, mynetworks, Some(self.target.host.clone()))
+                    .await;
                 let _permit = self.connection_permit().await;
                 Arc::new(session::relay_probe(&setup).await)
             })

@@ -158,6 +158,19 @@ impl Step {
         }
     }
 
+    /// The reply's RFC 3463 enhanced status code ("4.3.0"), as `Reply::enhanced_code` reads it.
+    pub fn enhanced_code(&self) -> Option<String> {
+        match self {
+            Step::Reply { code, lines } => Reply {
+                code: *code,
+                lines: lines.clone(),
+            }
+            .enhanced_code()
+            .map(str::to_string),
+            Step::Error { .. } => None,
+        }
+    }
+
     pub fn is_positive(&self) -> bool {
         self.code().is_some_and(|c| (200..300).contains(&c))
     }

@@ -22,6 +22,8 @@ pub enum FileState {
         bytes: usize,
     },
     Missing,
+    /// There, but this process may not read it (mailcheck is not root).
+    Denied,
     Unreadable {
         message: String,
     },
@@ -846,6 +848,9 @@ fn read_file(path: &Path) -> (FileState, String) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (FileState::Missing, String::new());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return (FileState::Denied, String::new());
         }
         Err(e) => {
             return (

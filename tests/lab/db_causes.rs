@@ -8,25 +8,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::support as lab;
 
-use lab::{Lab, sh};
+use lab::{Lab, assert_caused_by, assert_has, only, run_only, sh};
 
 const MAPS: &str = "/etc/postfix/mysql_*.cf";
 const PAM: &str = "/etc/pam.d/smtp";
 const WRONG_PW: &str = "j13db-not-the-password-4711";
 /// The lab's mariadbd (pid file, socket) as tests/lab/up.sh starts it.
 const MY_PID: &str = "/run/mysqld/mysqld.pid";
-
-fn only(ids: &[&str]) -> Vec<String> {
-    ids.iter()
-        .flat_map(|i| ["--only".to_string(), i.to_string()])
-        .collect()
-}
-
-fn run_only(g: &lab::LabGuard, ids: &[&str]) -> lab::RunOutput {
-    let args = only(ids);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    g.run(&args)
-}
 
 /// `mailcheck run --format human --json FILE --only ...`: the human report on stdout and the JSON
 /// one in a file, from one run.
@@ -65,25 +53,6 @@ fn run_human_and_json(g: &lab::LabGuard, ids: &[&str]) -> (lab::RunOutput, Strin
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     (run, human)
-}
-
-fn assert_has(out: &lab::RunOutput, id: &str, status: &str, needles: &[&str]) {
-    let (got, msg) = (out.status(id), out.message(id));
-    assert_eq!(got, status, "{id}: {msg}");
-    for n in needles {
-        assert!(msg.contains(n), "{id} message lacks {n:?}: {msg}");
-    }
-}
-
-/// The effect names the cause in its message and in its typed `caused_by`.
-fn assert_caused_by(out: &lab::RunOutput, effect: &str, cause: &str) {
-    let msg = out.message(effect);
-    assert!(
-        msg.contains(&format!("caused by {cause}")),
-        "{effect} does not say it is caused by {cause}: {msg}"
-    );
-    let typed = out.check(effect)["caused_by"].to_string();
-    assert!(typed.contains(cause), "{effect} caused_by: {typed}");
 }
 
 /// Stops the running mariadbd and waits until it is gone (up.sh then starts the lab's own).

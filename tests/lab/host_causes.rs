@@ -6,7 +6,7 @@
 
 use crate::support as lab;
 
-use lab::{Lab, sh};
+use lab::{Lab, assert_caused_by, assert_has, only, run_only, sh};
 
 const HOST_CHECKS: &[&str] = &[
     "sasl.socket-access",
@@ -19,37 +19,6 @@ const HOST_CHECKS: &[&str] = &[
 ];
 
 const SASL_DIR: &str = "/var/spool/postfix/var/run/saslauthd";
-
-fn only(ids: &[&str]) -> Vec<String> {
-    ids.iter()
-        .flat_map(|i| ["--only".to_string(), i.to_string()])
-        .collect()
-}
-
-fn run_only(g: &lab::LabGuard, ids: &[&str]) -> lab::RunOutput {
-    let args = only(ids);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    g.run(&args)
-}
-
-fn assert_has(out: &lab::RunOutput, id: &str, status: &str, needles: &[&str]) {
-    let (got, msg) = (out.status(id), out.message(id));
-    assert_eq!(got, status, "{id}: {msg}");
-    for n in needles {
-        assert!(msg.contains(n), "{id} message lacks {n:?}: {msg}");
-    }
-}
-
-/// The effect names the cause in its message and in its typed `caused_by`.
-fn assert_caused_by(out: &lab::RunOutput, effect: &str, cause: &str) {
-    let msg = out.message(effect);
-    assert!(
-        msg.contains(&format!("caused by {cause}")),
-        "{effect} does not say it is caused by {cause}: {msg}"
-    );
-    let typed = out.check(effect)["caused_by"].to_string();
-    assert!(typed.contains(cause), "{effect} caused_by: {typed}");
-}
 
 #[test]
 fn host_checks_pass_on_the_clean_lab() {

@@ -8,7 +8,7 @@
 
 use crate::support as lab;
 
-use lab::{Lab, sh};
+use lab::{Lab, assert_caused_by, assert_has, run_only, sh};
 
 const MASTER_CF: &str = "/etc/postfix/master.cf";
 const BACKUP: &str = "/run/mailcheck-per-service-master.cf";
@@ -24,38 +24,6 @@ const CHECKS: &[&str] = &[
     "relay.unauthenticated-refused-587",
     "tls.starttls-587",
 ];
-
-/// One run with `--only` each of `ids`; prints what each said (`--nocapture` shows it).
-fn run_only(g: &lab::LabGuard, ids: &[&str]) -> lab::RunOutput {
-    let args: Vec<String> = ids
-        .iter()
-        .flat_map(|i| ["--only".to_string(), i.to_string()])
-        .collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = g.run(&args);
-    for id in ids {
-        println!("{id}: {}: {}", out.status(id), out.message(id));
-    }
-    out
-}
-
-fn assert_has(out: &lab::RunOutput, id: &str, status: &str, needles: &[&str]) {
-    let (got, msg) = (out.status(id), out.message(id));
-    assert_eq!(got, status, "{id}: {msg}");
-    for n in needles {
-        assert!(msg.contains(n), "{id} message lacks {n:?}: {msg}");
-    }
-}
-
-fn assert_caused_by(out: &lab::RunOutput, effect: &str, cause: &str) {
-    let msg = out.message(effect);
-    assert!(
-        msg.contains(&format!("caused by {cause}")),
-        "{effect} does not say it is caused by {cause}: {msg}"
-    );
-    let typed = out.check(effect)["caused_by"].to_string();
-    assert!(typed.contains(cause), "{effect} caused_by: {typed}");
-}
 
 /// master.cf broken with `-o` lines under `submission inet`; put back byte for byte (and
 /// Postfix stopped and started, so no throttled or exited daemon keeps the break) when dropped.

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support as lab;
-use lab::{Lab, LabGuard, RunOutput};
+use lab::{Lab, LabGuard, RunOutput, only};
 
 use crate::workstation::Workstation;
 
@@ -59,12 +59,6 @@ fn ssh_args(ws: &Workstation, l: &Login) -> Vec<String> {
         a.push("--ssh-sudo".into());
     }
     a
-}
-
-fn only(ids: &[&str]) -> Vec<String> {
-    ids.iter()
-        .flat_map(|id| ["--only".to_string(), id.to_string()])
-        .collect()
 }
 
 /// Starts `mailcheck run --host <lab> --account <lab account> --format json --password-stdin

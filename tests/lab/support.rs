@@ -328,6 +328,44 @@ impl Drop for LabGuard {
     }
 }
 
+/// `--only ID` for each of `ids`.
+pub fn only(ids: &[&str]) -> Vec<String> {
+    ids.iter()
+        .flat_map(|id| ["--only".to_string(), id.to_string()])
+        .collect()
+}
+
+/// One run of just the checks `ids`; prints what each said (`--nocapture` shows it).
+pub fn run_only(g: &LabGuard, ids: &[&str]) -> RunOutput {
+    let args = only(ids);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = g.run(&refs);
+    for id in ids {
+        println!("{id}: {}: {}", out.status(id), out.message(id));
+    }
+    out
+}
+
+/// Check `id` has `status` and its message contains each of `needles`.
+pub fn assert_has(out: &RunOutput, id: &str, status: &str, needles: &[&str]) {
+    let (got, msg) = (out.status(id), out.message(id));
+    assert_eq!(got, status, "{id}: {msg}");
+    for n in needles {
+        assert!(msg.contains(n), "{id} message lacks {n:?}: {msg}");
+    }
+}
+
+/// The effect names the cause in its message and in its typed `caused_by`.
+pub fn assert_caused_by(out: &RunOutput, effect: &str, cause: &str) {
+    let msg = out.message(effect);
+    assert!(
+        msg.contains(&format!("caused by {cause}")),
+        "{effect} does not say it is caused by {cause}: {msg}"
+    );
+    let typed = out.check(effect)["caused_by"].to_string();
+    assert!(typed.contains(cause), "{effect} caused_by: {typed}");
+}
+
 /// Every JSON report a lab test sees must match reports/schema-v2.json, and each observed
 /// check's evidence the schema of its kind (reports/schemas/).
 pub fn assert_schema_v2(v: &serde_json::Value) {

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lab::{Lab, LabGuard, sh};
+use lab::{Lab, LabGuard, only, run_only, sh};
 
 /// Every check this file covers.
 const CHECKS: &[&str] = &[
@@ -25,18 +25,6 @@ const CHECKS: &[&str] = &[
 ];
 
 const SASL_DIR: &str = "/var/spool/postfix/var/run/saslauthd";
-
-fn only(ids: &[&str]) -> Vec<String> {
-    ids.iter()
-        .flat_map(|id| ["--only".to_string(), id.to_string()])
-        .collect()
-}
-
-fn run_only(g: &LabGuard, ids: &[&str]) -> lab::RunOutput {
-    let args = only(ids);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    g.run(&refs)
-}
 
 /// bash that stops the lab's saslauthd (master and workers: one process group) by its pid
 /// file and waits until it is gone.

@@ -14,7 +14,7 @@ use crate::facts::maillog::{LogExcerpt, LogQuery, Topic};
 use crate::probe::file::{FileKind, lstat};
 use crate::probe::maildir;
 use crate::probe::postfix::{StaticId, static_id};
-use crate::probe::session::{Sent, Step};
+use crate::probe::session::Sent;
 use crate::probe::testmail;
 use crate::verdict::Verdict;
 
@@ -132,18 +132,12 @@ impl Kind for Via {
                 .sent
                 .as_ref()
                 .and_then(|s| s.reply.as_ref())
-                .and_then(|step| match step {
-                    Step::Reply { code, lines } if *code >= 400 => {
-                        let enhanced = lines
-                            .first()
-                            .and_then(|l| l.split_whitespace().next())
-                            .filter(|w| w.split('.').count() == 3 && w.starts_with(['4', '5']));
-                        Some(match enhanced {
-                            Some(e) => format!("{code} {e}"),
-                            None => format!(": {code} "),
-                        })
-                    }
-                    _ => None,
+                .and_then(|step| {
+                    let code = step.code().filter(|c| *c >= 400)?;
+                    Some(match step.enhanced_code() {
+                        Some(e) => format!("{code} {e}"),
+                        None => format!(": {code} "),
+                    })
                 })
                 .into_iter()
                 .collect(),

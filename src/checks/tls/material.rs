@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::checks::kind::{Kind, Unobserved};
+use crate::checks::kind::{AS_ROOT, Kind, Unobserved};
 use crate::facts::Facts;
 use crate::probe::tls_material::{self, CertFacts, FileState, KeyKind, KeyMatch, TlsMaterial};
 use crate::verdict::{Verdict, worst_of};
@@ -61,16 +61,15 @@ impl Kind for Material {
             "" => cert.clone(),
             k => PathBuf::from(k),
         };
-        for path in [&cert, &key] {
-            if let Err(e) = std::fs::File::open(path)
-                && e.kind() == std::io::ErrorKind::PermissionDenied
-            {
+        let o = tokio::task::spawn_blocking(move || tls_material::observe(&cert, &key))
+            .await
+            .map_err(|e| Unobserved::Failed(format!("the TLS material probe crashed: {e}")))?;
+        for (state, path) in [(&o.cert_state, &o.cert_file), (&o.key_state, &o.key_file)] {
+            if *state == FileState::Denied {
                 return Err(Unobserved::NeedsRoot { path: path.clone() });
             }
         }
-        tokio::task::spawn_blocking(move || tls_material::observe(&cert, &key))
-            .await
-            .map_err(|e| Unobserved::Failed(format!("the TLS material probe crashed: {e}")))
+        Ok(o)
     }
 
     fn judge(spec: &Spec, o: &Observation) -> Verdict {
@@ -86,6 +85,10 @@ impl Kind for Material {
                         "{} ({param}) does not exist: smtpd answers STARTTLS with \"454 4.7.0 TLS not available due to local problem\"",
                         path.display()
                     ));
+                }
+                FileState::Denied => {
+                    return Verdict::error(format!("needs root to read {}", path.display()))
+                        .with_fix(AS_ROOT);
                 }
                 FileState::Unreadable { message } => {
                     return Verdict::error(format!("cannot read {}: {message}", path.display()));
