@@ -11,6 +11,7 @@ use crate::probe::daemons::mariadb::{self, MariadbFacts};
 use crate::probe::daemons::postfix::{self as pfrun, PostfixRuntime, ServiceChroot};
 use crate::probe::daemons::saslauthd::{self as sasld, SaslauthdFacts};
 use crate::probe::postfix::PostfixConfig;
+use crate::probe::procfs::{self, ProcInfo};
 use crate::probe::sasl_conf::{self, SaslConf};
 
 /// What this area of the run has learned so far (each fact gathered once).
@@ -20,6 +21,7 @@ pub struct Cells {
     postfix_runtime: OnceCell<Result<Arc<PostfixRuntime>, String>>,
     saslauthd: OnceCell<Arc<SaslauthdFacts>>,
     mariadb: OnceCell<Result<Arc<MariadbFacts>, String>>,
+    processes: OnceCell<Arc<Vec<ProcInfo>>>,
 }
 
 /// Where the Cyrus SASL library of an smtpd service finds saslauthd: the application file
@@ -53,6 +55,20 @@ pub struct SaslService {
 }
 
 impl Facts {
+    /// The process table (this PID namespace), read once: /proc holds hundreds of processes
+    /// on a busy server, and four probes pick daemons from it.
+    pub async fn processes(&self) -> Arc<Vec<ProcInfo>> {
+        self.diagnosis
+            .processes
+            .get_or_init(|| async {
+                tokio::task::spawn_blocking(|| Arc::new(procfs::snapshot()))
+                    .await
+                    .unwrap_or_default()
+            })
+            .await
+            .clone()
+    }
+
     /// Postfix's `mail_owner` (postfix) as initgroups(3) sets it up: the identity its
     /// unprivileged daemons run with.
     pub async fn mail_owner(&self) -> Result<Identity, String> {
@@ -83,7 +99,8 @@ impl Facts {
             .postfix_runtime
             .get_or_init(|| async {
                 let cfg = self.postfix().await.map_err(|e| e.to_string())?;
-                tokio::task::spawn_blocking(move || Arc::new(pfrun::observe(&cfg)))
+                let table = self.processes().await;
+                tokio::task::spawn_blocking(move || Arc::new(pfrun::observe(&cfg, &table)))
                     .await
                     .map_err(|e| format!("the Postfix runtime probe crashed: {e}"))
             })
@@ -96,16 +113,19 @@ impl Facts {
         self.diagnosis
             .saslauthd
             .get_or_init(|| async {
-                tokio::task::spawn_blocking(|| Arc::new(sasld::observe(Path::new("/etc/default"))))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Arc::new(SaslauthdFacts {
-                            running: Vec::new(),
-                            defaults: Vec::new(),
-                            unreadable: Vec::new(),
-                            pairs: Vec::new(),
-                        })
+                let table = self.processes().await;
+                tokio::task::spawn_blocking(move || {
+                    Arc::new(sasld::observe(Path::new("/etc/default"), &table))
+                })
+                .await
+                .unwrap_or_else(|_| {
+                    Arc::new(SaslauthdFacts {
+                        running: Vec::new(),
+                        defaults: Vec::new(),
+                        unreadable: Vec::new(),
+                        pairs: Vec::new(),
                     })
+                })
             })
             .await
             .clone()

@@ -1,8 +1,8 @@
 //! Running processes from /proc: command lines of saslauthd and the Postfix master.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
+
+use super::procfs::ProcInfo;
 
 /// One process: pid and argv.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -30,36 +30,21 @@ impl ProcessFacts {
     }
 }
 
-/// Every process of this PID namespace whose executable name (argv[0]'s file name) is `name`.
-pub fn find_by_name(name: &str) -> Vec<ProcessFacts> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !crate::probe::procfs::same_pid_namespace(pid) {
-            continue;
-        }
-        let Ok(raw) = std::fs::read(PathBuf::from("/proc").join(pid.to_string()).join("cmdline"))
-        else {
-            continue;
-        };
-        let argv: Vec<String> = raw
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let Some(arg0) = argv.first() else { continue };
-        let base = arg0.rsplit('/').next().unwrap_or(arg0);
-        if base == name {
-            out.push(ProcessFacts { pid, argv });
-        }
-    }
-    out.sort_by_key(|p| p.pid);
-    out
+/// Every process of `table` (the process table) whose executable name (argv[0]'s file name)
+/// is `name`.
+pub fn find_by_name(table: &[ProcInfo], name: &str) -> Vec<ProcessFacts> {
+    table
+        .iter()
+        .filter(|p| {
+            p.argv
+                .first()
+                .is_some_and(|a| a.rsplit('/').next().unwrap_or(a) == name)
+        })
+        .map(|p| ProcessFacts {
+            pid: p.pid,
+            argv: p.argv.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -227,6 +227,12 @@ pub fn same_pid_namespace(pid: u32) -> bool {
     }
 }
 
+/// Every process of this PID namespace, sorted by pid: the run reads the table once
+/// (`Facts::processes`) and the daemon probes pick from it.
+pub fn snapshot() -> Vec<ProcInfo> {
+    processes(|_| true)
+}
+
 /// Every process for which `keep` holds (given its pid and /proc/PID/stat's comm), sorted by pid.
 pub fn processes(mut keep: impl FnMut(&ProcInfo) -> bool) -> Vec<ProcInfo> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

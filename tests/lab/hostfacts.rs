@@ -62,7 +62,7 @@ fn live_smtpd() -> (TcpStream, ProcInfo) {
 }
 
 fn smtpds() -> Vec<ProcInfo> {
-    let m = pfrun::master(Path::new(QUEUE));
+    let m = pfrun::master(Path::new(QUEUE), &procfs::snapshot());
     m.children
         .into_iter()
         .filter(|c| c.service == "smtp" && c.kind.as_deref() == Some("inet"))
@@ -155,7 +155,7 @@ fn clean_lab_facts() {
     assert!(r.granted(), "{r:?}");
 
     // saslauthd: one instance, the lab's options, nothing differs from the defaults file.
-    let s = saslauthd::observe(Path::new("/etc/default"));
+    let s = saslauthd::observe(Path::new("/etc/default"), &procfs::snapshot());
     show("saslauthd", &s);
     assert_eq!(s.running.len(), 1, "{s:?}");
     let i = &s.running[0];
@@ -175,7 +175,7 @@ fn clean_lab_facts() {
     // Postfix: the master is alive, its configuration is current, smtp runs chrooted and
     // submission (chroot `-` at compatibility_level 3.6) does not.
     let cfg = PostfixConfig::load(Path::new("/etc/postfix")).unwrap();
-    let rt = pfrun::observe(&cfg);
+    let rt = pfrun::observe(&cfg, &procfs::snapshot());
     show("postfix runtime", &rt);
     assert!(rt.master.is_master, "{:?}", rt.master);
     assert!(rt.master.config_read_unix_ms.is_some());
@@ -407,11 +407,11 @@ fn saslauthd_running_without_r_while_the_file_has_it() {
         "setsid /usr/sbin/saslauthd -a pam -c -m {SASL_DIR} -n 5 </dev/null >/dev/null 2>&1"
     ));
     wait_for(10, "the test's saslauthd", || {
-        saslauthd::running()
+        saslauthd::running(&procfs::snapshot())
             .iter()
             .any(|i| i.socket.held && i.pid_file_matches)
     });
-    let s = saslauthd::observe(Path::new("/etc/default"));
+    let s = saslauthd::observe(Path::new("/etc/default"), &procfs::snapshot());
     show("saslauthd started without -r", &s);
     assert_eq!(s.running.len(), 1);
     assert!(!s.running[0].effective.realm);
@@ -430,7 +430,7 @@ fn saslauthd_running_without_r_while_the_file_has_it() {
     // up.sh only checks -m, so the test's saslauthd must go before it restores the lab.
     sh(&stop_saslauthd());
     g.restore();
-    let s = saslauthd::observe(Path::new("/etc/default"));
+    let s = saslauthd::observe(Path::new("/etc/default"), &procfs::snapshot());
     assert!(s.running[0].effective.realm);
 }
 
@@ -446,10 +446,13 @@ fn main_cf_touched_after_the_master_read_it() {
             .find(|f| f.path == main)
             .and_then(|f| f.changed_after_config_read)
     };
-    assert_eq!(pending(&pfrun::observe(&cfg)), Some(false));
+    assert_eq!(
+        pending(&pfrun::observe(&cfg, &procfs::snapshot())),
+        Some(false)
+    );
 
     g.break_with("sleep 0.05 && touch /etc/postfix/main.cf");
-    let rt = pfrun::observe(&cfg);
+    let rt = pfrun::observe(&cfg, &procfs::snapshot());
     show("main.cf touched", &rt.files[0]);
     println!(
         "config read at {:?} ({:?})",
@@ -476,10 +479,13 @@ fn main_cf_touched_after_the_master_read_it() {
     let before = qmgr(&rt);
     sh("postfix reload 2>/dev/null");
     wait_for(20, "a new qmgr after the reload", || {
-        let now = qmgr(&pfrun::observe(&cfg));
+        let now = qmgr(&pfrun::observe(&cfg, &procfs::snapshot()));
         now.is_some() && now != before
     });
-    assert_eq!(pending(&pfrun::observe(&cfg)), Some(false));
+    assert_eq!(
+        pending(&pfrun::observe(&cfg, &procfs::snapshot())),
+        Some(false)
+    );
 
     sh(&format!("touch -d @{} /etc/postfix/main.cf", old.trim()));
     g.restore();
@@ -585,7 +591,7 @@ fn certificate_file_with_a_key_that_is_not_its_own() {
 fn running_daemon_ids_resolve() {
     // Not a lab change: the procfs view of the lab's daemons is complete.
     let _g = Lab::lock();
-    let m = pfrun::master(Path::new(QUEUE));
+    let m = pfrun::master(Path::new(QUEUE), &procfs::snapshot());
     let master = m.process.as_ref().unwrap();
     assert_eq!(master.root.as_deref(), Some(Path::new("/")));
     let qmgr = m.children.iter().find(|c| c.service == "qmgr").unwrap();

@@ -80,7 +80,7 @@ impl Kind for SaslauthdAuth {
         };
         let cfg = facts.postfix().await?;
         let socket = super::chroot_socket_dir(&cfg, facts).join("mux");
-        let cache = find_by_name("saslauthd")
+        let cache = find_by_name(&facts.processes().await, "saslauthd")
             .iter()
             .any(|p| p.argv.iter().skip(1).any(|a| a == "-c"));
         let (login, realm) = as_smtpd_asks(&account.address, &spec.realm);

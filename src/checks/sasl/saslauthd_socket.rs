@@ -53,7 +53,7 @@ impl Kind for SaslauthdSocket {
     async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
         let expected_dir = super::chroot_socket_dir(&cfg, facts);
-        let processes = find_by_name("saslauthd");
+        let processes = find_by_name(&facts.processes().await, "saslauthd");
         let socket_dirs: Vec<PathBuf> = processes
             .iter()
             .map(|p| {

@@ -422,14 +422,17 @@ pub fn config_read_time(master: &ProcInfo, children: &[Child]) -> (Option<i64>, 
     }
 }
 
-/// The master named by `<queue_directory>/pid/master.pid` and its children.
-pub fn master(queue_directory: &Path) -> MasterFacts {
+/// The master named by `<queue_directory>/pid/master.pid` and its children in `table` (the
+/// process table).
+pub fn master(queue_directory: &Path, table: &[ProcInfo]) -> MasterFacts {
     let pid_file = PidFile::read(&queue_directory.join("pid/master.pid"));
     let process = pid_file.pid.and_then(procfs::process);
     let is_master = process.as_ref().is_some_and(|p| p.program() == "master");
     let children: Vec<Child> = match (&process, is_master) {
-        (Some(m), true) => procfs::processes(|p| p.ppid == m.pid)
-            .into_iter()
+        (Some(m), true) => table
+            .iter()
+            .filter(|p| p.ppid == m.pid)
+            .cloned()
             .map(|p| {
                 let (service, kind, long_lived) = child_service(&p);
                 Child {
@@ -491,9 +494,9 @@ pub fn chroot_copies(queue_directory: &Path) -> Vec<ChrootCopy> {
 
 /// Looks at the running master, the files `cfg` names, the services' chroots and the chroot
 /// copies (those only when some service runs chrooted).
-pub fn observe(cfg: &PostfixConfig) -> PostfixRuntime {
+pub fn observe(cfg: &PostfixConfig, table: &[ProcInfo]) -> PostfixRuntime {
     let queue = PathBuf::from(cfg.get("queue_directory"));
-    let master = master(&queue);
+    let master = master(&queue, table);
     let files = watched_files(cfg, master.config_read_unix_ms);
     let mut services = service_chroots(&cfg.master, &cfg.get("compatibility_level"));
     for s in &mut services {

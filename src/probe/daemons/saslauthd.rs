@@ -435,13 +435,15 @@ pub fn group_instances(procs: &[ProcInfo]) -> Vec<(ProcInfo, Vec<ProcInfo>)> {
         .collect()
 }
 
-/// Every running saslauthd, with its pid file and socket.
-pub fn running() -> Vec<Instance> {
+/// Every running saslauthd among `table` (the process table), with its pid file and socket.
+pub fn running(table: &[ProcInfo]) -> Vec<Instance> {
     // A zombie or exiting saslauthd has an empty command line: it serves nothing, and its
     // options (none) are not the daemon's.
-    let procs = procfs::processes(|p| {
-        !p.argv.is_empty() && (p.program() == "saslauthd" || p.comm == "saslauthd")
-    });
+    let procs: Vec<ProcInfo> = table
+        .iter()
+        .filter(|p| !p.argv.is_empty() && (p.program() == "saslauthd" || p.comm == "saslauthd"))
+        .cloned()
+        .collect();
     let unix = procfs::read_net_table(Path::new("/proc/net/unix"))
         .map(|t| procfs::parse_net_unix(&t))
         .unwrap_or_default();
@@ -540,9 +542,10 @@ pub fn pair(
         .collect()
 }
 
-/// Running saslauthd instances and the defaults files in `defaults_dir` (normally /etc/default).
-pub fn observe(defaults_dir: &Path) -> SaslauthdFacts {
-    let running = running();
+/// Running saslauthd instances (from the process table) and the defaults files in
+/// `defaults_dir` (normally /etc/default).
+pub fn observe(defaults_dir: &Path, table: &[ProcInfo]) -> SaslauthdFacts {
+    let running = running(table);
     let mut defaults = Vec::new();
     let mut unreadable = Vec::new();
     for p in defaults_files(defaults_dir) {
