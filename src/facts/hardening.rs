@@ -243,7 +243,7 @@ impl Facts {
             self.ledger.sending(id, out.maildir.as_deref());
         }
         let probe = {
-            let _permit = self.connection_permit().await;
+            let _permit = self.hardening_permit().await;
             smuggling::probe(&target, &req).await
         };
         let accepted = probe.response == smuggling::EndResponse::Accepted;
@@ -285,7 +285,7 @@ impl Facts {
                     account: account.to_string(),
                     wait,
                 };
-                let _permit = self.connection_permit().await;
+                let _permit = self.hardening_permit().await;
                 Ok(Arc::new(pipelining::probe(&target, &req).await))
             })
             .await
@@ -299,7 +299,7 @@ impl Facts {
             .get_or_init(|| async {
                 let target = self.hardening_target(self.settings.smtp_port).await?;
                 let args: Vec<&str> = arguments.iter().map(String::as_str).collect();
-                let _permit = self.connection_permit().await;
+                let _permit = self.hardening_permit().await;
                 Ok(Arc::new(vrfy::probe(&target, &args).await))
             })
             .await
@@ -315,7 +315,7 @@ impl Facts {
             .get_or_init(|| async {
                 let target = self.hardening_target(service.port(&self.settings)).await?;
                 let req = InjectionRequest::default();
-                let _permit = self.connection_permit().await;
+                let _permit = self.hardening_permit().await;
                 Ok(Arc::new(starttls_injection::probe(&target, &req).await))
             })
             .await
@@ -335,7 +335,7 @@ impl Facts {
         self.hardening.legacy[2 * index(service) + v]
             .get_or_init(|| async {
                 let target = self.hardening_target(service.port(&self.settings)).await?;
-                let _permit = self.connection_permit().await;
+                let _permit = self.hardening_permit().await;
                 Ok(Arc::new(
                     legacy_tls::probe(&target, LegacyTlsRequest { version }).await,
                 ))
@@ -352,7 +352,7 @@ impl Facts {
         self.hardening.certificates[index(service)]
             .get_or_init(|| async {
                 let target = self.hardening_target(service.port(&self.settings)).await?;
-                let _permit = self.connection_permit().await;
+                let _permit = self.hardening_permit().await;
                 Ok(Arc::new(certificate::probe(&target).await))
             })
             .await
@@ -365,7 +365,7 @@ impl Facts {
             .relay_tricks
             .get_or_init(|| async {
                 let target = self.hardening_target(self.settings.smtp_port).await?;
-                let _permit = self.connection_permit().await;
+                let _permit = self.hardening_permit().await;
                 Ok(Arc::new(relay_tricks::probe(&target, domain).await))
             })
             .await

@@ -23,8 +23,14 @@ use crate::probe::session::{
 use crate::settings::Settings;
 use crate::target::{Account, Target};
 
-/// At most this many connections to the server at once (Postfix throttles busy clients).
+/// At most this many connections to the server at once for the requirements' sessions
+/// (Postfix throttles busy clients: anvil's default is 50 per client).
 pub const MAX_CONNECTIONS: usize = 4;
+
+/// The hardening probes' own bound, beside [`MAX_CONNECTIONS`]: they start with the run and
+/// take seconds on a slow server, and must not hold back the sessions the requirements'
+/// dependency chain waits for (STARTTLS, AUTH, delivery).
+pub const MAX_HARDENING_CONNECTIONS: usize = 3;
 
 /// Test messages this run handed to the server and has not yet seen arrive. The run
 /// orchestration owns it: after the checks (or an interruption) it waits for these and
@@ -83,6 +89,7 @@ pub struct Facts {
     /// The run's database connections (one per server and login), made on first use.
     pub mysql: crate::probe::mysql::Connections,
     connections: Semaphore,
+    hardening_connections: Semaphore,
     postfix: OnceCell<Result<Arc<PostfixConfig>, ProbeError>>,
     mynetworks: OnceCell<Result<String, ProbeError>>,
     mysql_maps: OnceCell<Result<Arc<Vec<LoadedMap>>, ProbeError>>,
@@ -130,6 +137,7 @@ impl Facts {
             ledger,
             mysql: Default::default(),
             connections: Semaphore::new(MAX_CONNECTIONS),
+            hardening_connections: Semaphore::new(MAX_HARDENING_CONNECTIONS),
             postfix: OnceCell::new(),
             mynetworks: OnceCell::new(),
             mysql_maps: OnceCell::new(),
@@ -154,6 +162,11 @@ impl Facts {
     /// run is ending; callers go on without the bound then.
     pub async fn connection_permit(&self) -> Option<SemaphorePermit<'_>> {
         self.connections.acquire().await.ok()
+    }
+
+    /// A permit for one more hardening probe's connection (its own pool).
+    pub async fn hardening_permit(&self) -> Option<SemaphorePermit<'_>> {
+        self.hardening_connections.acquire().await.ok()
     }
 
     /// The SMTP client's per-phase deadlines, from the settings.
