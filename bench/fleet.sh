@@ -22,9 +22,10 @@
 # alternate_config_directories in the lab's main.cf: Postfix checks that list only for the
 # set-gid postdrop/postqueue; but host checks over SSH would then read the lab's files.)
 # The instance's main.cf/master.cf/maps/sasl are the lab's copied; changed in main.cf:
-# inet_interfaces (the machine's addresses), myhostname (fleetK.example.com), syslog_name,
-# and the server limits (process limit, anvil's per-client limits and their exceptions), so that
-# the server is not what the benchmark measures. The MySQL maps use MariaDB's Unix socket
+# myhostname (fleetK.example.com, in the machine's own /etc/hosts), syslog_name, and the server
+# limits (process limit, anvil's per-client limits and their exceptions), so that the server is
+# not what the benchmark measures. inet_interfaces stays `all`: in its network namespace that is
+# the machine's own addresses (and its loopback). The MySQL maps use MariaDB's Unix socket
 # (bind-mounted into the chroot), since 127.0.0.1 in the namespace is not the lab's; saslauthd's
 # socket directory is bind-mounted into the instance's chroot as well.
 # Network: a bridge `mcfleet` on the host with 198.19.255.254/16; machine K's veth carries
@@ -62,8 +63,7 @@ inside() { local k=$1 p; shift; p=$(holder "$k"); [ -n "$p" ] || die "machine $k
 
 # --------------------------------------------------------------------------- up
 make_instance() {
-    local k=$1 d=$STATE/m$1 ifs='' i f
-    for ((i = 0; i < PER; i++)); do ifs+="${ifs:+, }$(addr "$k" "$i")"; done
+    local k=$1 d=$STATE/m$1 f
     rm -rf "$d"
     install -d -m 755 "$d" "$d/etc" "$d/spool" "$d/spool/run/mysqld" "$d/spool/var/run/saslauthd"
     install -d -m 700 -o postfix -g postfix "$d/lib"
@@ -78,7 +78,6 @@ make_instance() {
         sed -i 's|^hosts *=.*|hosts = unix:/run/mysqld/mysqld.sock|' "$f"
     done
     postconf -c "$d/etc" -e \
-        "inet_interfaces = $ifs" \
         "inet_protocols = ipv4" \
         "myhostname = fleet$k.example.com" \
         "syslog_name = postfix-fleet$k" \
@@ -90,6 +89,8 @@ make_instance() {
         "smtpd_client_new_tls_session_rate_limit = 0" \
         "smtpd_client_auth_rate_limit = 0" \
         "smtpd_client_event_limit_exceptions = \$mynetworks, 198.18.0.0/15"
+    { cat /etc/hosts; printf '%s\tfleet%s.example.com fleet%s\n' "$(addr "$k" 0)" "$k" "$k"; } >"$d/hosts"
+    chmod 644 "$d/hosts"
     : >"$d/postfix.log"
     chmod 644 "$d/postfix.log"
 }
@@ -128,7 +129,7 @@ start_machine() {
     ip -n "$n" link set eth0 up
     # The holder: a private mount namespace inside the network namespace, alive until `down`.
     # Bind mounts: MariaDB's and saslauthd's sockets into the instance's chroot first (from the
-    # lab's tree), then the instance over the default paths. Descriptors closed: a caller's lock
+    # lab's tree), then the instance over the default paths, and its /etc/hosts. Descriptors closed: a caller's lock
     # must not stay open in it.
     setsid ip netns exec "$n" unshare --mount --propagation private -- sh -c '
         d=$1
@@ -138,6 +139,7 @@ start_machine() {
         mount --rbind "$d/spool" /var/spool/postfix
         mount --bind "$d/lib" /var/lib/postfix
         mount --bind "$d/postfix.log" /var/log/postfix.log
+        mount --bind "$d/hosts" /etc/hosts
         echo $$ >"$2"
         exec sleep infinity' fleet-holder "$d" "$RUN/$k.pid" </dev/null >/dev/null 2>"$RUN/$k.err" 9>&- &
     for ((i = 0; i < 50; i++)); do p=$(holder "$k"); [ -n "$p" ] && break; sleep 0.1; done
