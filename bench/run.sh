@@ -8,6 +8,8 @@
 # per-round ratios). A benchmark, not a test: nothing here gates CI.
 #   ROUNDS=20 WARMUP=3 COLD=1 bash bench/run.sh      (COLD=0 skips the 2-minute cold measurement)
 #   NO_BUILD=1 ...                                    (time the binaries already built)
+#   FLEET=0 ...                                       (skip the fleet of 50 servers)
+#   FLEET_ONLY=1 ...   only the fleet; its section of reports/benchmark.md is replaced, the rest kept
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-20}; WARMUP=${WARMUP:-3}; COLD=${COLD:-1}
@@ -31,6 +33,7 @@ export MAILCHECK_PASSWORD=$LAB_PASSWORD
 RUN="$BIN run --host $LAB_HOSTNAME --account $LAB_ACCOUNT --format json"
 BASE="env BASELINE_QUIET=1 MYHOSTNAME=$LAB_HOSTNAME USER_ADDR=$LAB_ACCOUNT USER_PASS=$LAB_PASSWORD RCPT=$LAB_ACCOUNT DOMAIN=$LAB_DOMAIN MAILDIR=/home/vmail/$LAB_DOMAIN/$local_part DB_USER=$LAB_DB_USER DB_PASS=$LAB_DB_PASSWORD DB_NAME=$LAB_DB_NAME bash $SHARED/bench/baseline-shell.sh"
 
+if [ "${FLEET_ONLY:-0}" != 1 ]; then
 echo "bench: $ROUNDS interleaved rounds after $WARMUP warm-up rounds" >&2
 # The machine is shared: the load before and after the main rounds goes into the report.
 echo "load average before the rounds: $(cut -d' ' -f1-3 /proc/loadavg)" > "$TMP/load.txt"
@@ -44,17 +47,46 @@ $RUN >/dev/null 2>&1 || true
 $BIN run --host "$LAB_HOSTNAME" --account "$LAB_ACCOUNT" --timings 2>&1 | sed -n '/^timings/,$p' > "$TMP/timings.txt" || true
 
 python3 bench/bench.py 50 5 "$TMP/start.json" "mailcheck --version=$BIN --version" > "$TMP/start.md"
+fi
 
-# Many hosts: Postfix listens on every address, so 127.0.0.2..51 all reach the lab. All 50
-# "servers" are this one Postfix (2 cores, default_process_limit 100) seen from one client
-# address, so this measures mailcheck's side against a server that is 50 times as busy.
-seq 2 51 | sed 's/^/127.0.0./' > "$TMP/hosts"
-FLEET="$BIN run --hosts-file $TMP/hosts --format json"
-ONE="$BIN run --host 127.0.0.2 --format json"
-python3 bench/bench.py 10 2 "$TMP/fleet.json" "1 host (network checks)=$ONE" "50 hosts=$FLEET" > "$TMP/fleet.md"
+# Many hosts: bench/fleet.sh's fleet, 50 distinct servers: 10 Postfix instances made from the
+# lab's configuration, each the default Postfix of its own network and mount namespace, 5
+# addresses each (198.19.0.1-50), limits raised, and an sshd on each. One fleet server (network
+# checks) against all 50; then the same through --ssh (the host checks on each server's
+# machine): with the binary uploaded per server, and with a mailcheck installed there. The
+# server side's CPU (the machines' processes) is measured around one extra run of each.
+# FLEET=0 skips this part.
+if [ "${FLEET:-1}" = 1 ]; then
+  trap 'bash bench/fleet.sh down >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+  bash bench/fleet.sh up >&2
+  cut -d' ' -f1-3 /proc/loadavg > "$TMP/fleet-load.txt"
+  FH=/var/lib/mailcheck-fleet
+  SSHO="--ssh-option IdentityFile=$FH/ssh/id_ed25519 --ssh-option UserKnownHostsFile=$FH/ssh/known_hosts --ssh-option BatchMode=yes"
+  ONE="$BIN run --host 198.19.0.1 --format json"
+  FLEET_NET="$BIN run --hosts-file $FH/hosts --format json"
+  ONE_SSH="$BIN run --host 198.19.0.1 --ssh root@198.19.0.1 $SSHO --format json"
+  FLEET_SSH="$BIN run --hosts-file $FH/hosts-ssh $SSHO --format json"
+  python3 bench/bench.py "${FLEET_ROUNDS:-10}" 2 "$TMP/fleet.json" "1 host (network checks)=$ONE" "50 hosts=$FLEET_NET" > "$TMP/fleet.md"
+  server_cpu() {  # NAME COMMAND: one more run, with the machines' CPU time around it
+    local a b
+    a=$(bash bench/fleet.sh cpu); $2 >/dev/null 2>&1 || true; b=$(bash bench/fleet.sh cpu)
+    echo "| $1 | $((b - a)) |" >> "$TMP/fleet-cpu.md"
+  }
+  printf '| run | CPU of the servers (ms) |\n| --- | --- |\n' > "$TMP/fleet-cpu.md"
+  server_cpu "1 host (network checks)" "$ONE"
+  server_cpu "50 hosts" "$FLEET_NET"
+  SSH_ROUNDS=${FLEET_SSH_ROUNDS:-3}
+  python3 bench/bench.py "$SSH_ROUNDS" 1 "$TMP/fleet-ssh.json" "1 host --ssh (upload)=$ONE_SSH" "50 hosts --ssh (upload)=$FLEET_SSH" > "$TMP/fleet-ssh.md"
+  server_cpu "1 host --ssh (upload)" "$ONE_SSH"
+  server_cpu "50 hosts --ssh (upload)" "$FLEET_SSH"
+  bash bench/fleet.sh install "$BIN" >&2
+  python3 bench/bench.py "$SSH_ROUNDS" 1 "$TMP/fleet-ssh-inst.json" "1 host --ssh (installed)=$ONE_SSH" "50 hosts --ssh (installed)=$FLEET_SSH" > "$TMP/fleet-ssh-inst.md"
+  server_cpu "1 host --ssh (installed)" "$ONE_SSH"
+  server_cpu "50 hosts --ssh (installed)" "$FLEET_SSH"
+  bash bench/fleet.sh down >&2
+fi
 
-
-if [ "$COLD" = 1 ]; then
+if [ "$COLD" = 1 ] && [ "${FLEET_ONLY:-0}" != 1 ]; then
   echo "bench: waiting 110 s for Postfix's processes to idle out (max_idle=100s), twice" >&2
   : > "$TMP/cold.txt"
   for i in 1 2; do
@@ -67,9 +99,39 @@ fi
 python3 - "$TMP" "$OUT" <<'PY'
 import json, os, platform, subprocess, sys
 tmp, out = sys.argv[1], sys.argv[2]
+fleet = json.load(open(f"{tmp}/fleet.json")) if os.path.exists(f"{tmp}/fleet.json") else None
+def many_hosts(tmp, fleet):
+  if fleet is None:
+    return ["## Many hosts", "", "Not measured in this run (FLEET=0).", ""]
+  one = fleet["1 host (network checks)"]["median_ms"]; many = fleet["50 hosts"]["median_ms"]
+  out = ["## Many hosts: a fleet of 50 distinct servers", "",
+    "`bench/fleet.sh up`: 10 Postfix 3.7 instances, each made from the lab's own main.cf/master.cf/maps/sasl/certificate and running as the default Postfix of its own network and mount namespace (its directories bind-mounted over /etc/postfix, /var/spool/postfix, /var/lib/postfix), 5 addresses each (198.19.0.1-50, on veths into a host bridge), myhostname fleetK.example.com, limits raised (default_process_limit 500, anvil's per-client limits off and 198.18.0.0/15 in smtpd_client_event_limit_exceptions); MySQL maps over MariaDB's socket; an sshd on each. mailcheck connects from 198.19.255.254, outside the servers' mynetworks. Client and servers share the 2 CPUs.", "",
+    "### Network checks (`--hosts-file`, 16 servers at a time)", "", open(f"{tmp}/fleet.md").read(),
+    f"50 servers in {many:.0f} ms: **{50000/many:.1f} servers/s**, against {1000/one:.1f} runs/s of one server alone (issue 18's aims: >= 20 servers/s, peak RSS <= 50 MiB).", ""]
+  ssh = [json.load(open(f"{tmp}/{n}.json")) for n in ("fleet-ssh", "fleet-ssh-inst")]
+  out += ["### The same through `--ssh` (host checks on each server's machine)", "",
+    "Each hosts-file line `198.19.0.N ssh=root@<first address of its machine>`: the network checks from here, the host checks by mailcheck on that machine (5 servers share a machine, so each machine runs them 5 times). First with the binary uploaded for every server (mailcheck's default when none of its version is installed), then with it installed on the machines (`bench/fleet.sh install`). Exit 1: two host checks fail on every machine, `mysql.server-listens` and `sasl.pam-mysql-login`, because MariaDB runs in the host's network namespace (the maps reach it over its socket, pam_mysql's 127.0.0.1 does not), not a mailcheck error.", "",
+    open(f"{tmp}/fleet-ssh.md").read(), open(f"{tmp}/fleet-ssh-inst.md").read()]
+  for name, rows in (("upload", ssh[0]), ("installed", ssh[1])):
+    m = rows[f"50 hosts --ssh ({name})"]["median_ms"]; o = rows[f"1 host --ssh ({name})"]["median_ms"]
+    out.append(f"- `--ssh` ({name}): 50 servers in {m:.0f} ms, **{50000/m:.1f} servers/s**, {m/many:.1f}x the network-only fleet; one server {o:.0f} ms, {o/one:.1f}x its network-only run.")
+  cpu = dict(l.strip("| \n").split(" | ") for l in open(f"{tmp}/fleet-cpu.md").readlines()[2:])
+  out += ["", "CPU time of the servers' processes (Postfix, sshd, the server-side mailcheck; `bench/fleet.sh cpu` around one more run of each):", "", open(f"{tmp}/fleet-cpu.md").read(),
+    f"For the 50 servers, network checks: mailcheck {fleet['50 hosts']['cpu_median_ms']:.0f} ms of CPU (median), the servers {cpu['50 hosts']} ms; through --ssh with the binary installed: mailcheck and its ssh processes {ssh[1]['50 hosts --ssh (installed)']['cpu_median_ms']:.0f} ms, the servers {cpu['50 hosts --ssh (installed)']} ms. Client and servers share the 2 CPUs, so the servers' side is most of what these wall times measure.", ""]
+  return out
+
+if not os.path.exists(f"{tmp}/main.json"):
+  # FLEET_ONLY=1: replace the many-hosts section of the existing report, keep the rest.
+  old = open(out).read().split("\n")
+  start = next(i for i, l in enumerate(old) if l.startswith("## Many hosts"))
+  end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+  new = many_hosts(tmp, fleet)
+  new[-1:-1] = ["", f"(This section: `FLEET_ONLY=1 bash bench/run.sh` on {__import__('time').strftime('%Y-%m-%d %H:%M UTC', __import__('time').gmtime())}, load average before {open(f'{tmp}/fleet-load.txt').read().strip()}, after {' '.join(open('/proc/loadavg').read().split()[:3])}; the other sections are from the run named at the top.)"]
+  open(out, "w").write("\n".join(old[:start] + new + old[end:]))
+  print("\n".join(new))
+  sys.exit(0)
 main = json.load(open(f"{tmp}/main.json"))
 start = json.load(open(f"{tmp}/start.json"))
-fleet = json.load(open(f"{tmp}/fleet.json"))
 b = main["baseline-shell.sh"]["median_ms"]; m = main["mailcheck run"]["median_ms"]
 f = main["floor"]["median_ms"]
 def spread(num, den):
@@ -79,7 +141,6 @@ def spread(num, den):
   return f"{at(0.5):.2f}x (p10..p90 of the per-round ratios {at(0.1):.2f}..{at(0.9):.2f})"
 n = main["mailcheck run --no-send"]["median_ms"]
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-one = fleet["1 host (network checks)"]["median_ms"]; many = fleet["50 hosts"]["median_ms"]
 lines = [
   "# Benchmark", "",
   "Made by `bash bench/run.sh` (interleaved rounds after warm-up, wall time on a monotonic clock, CPU and peak RSS from wait4). Regenerate it the same way.", "",
@@ -93,8 +154,7 @@ lines = [
   "2 saslauthd requests, 1 MariaDB connection with 8 queries; no `postconf`/`postqueue` processes, no log or file reading, no judging or reporting (see the top of bench/floor/src/main.rs).", "",
   f"Load: {open(f'{tmp}/load.txt').read().replace(chr(10), ' ').strip()}", "",
   "## Start-up", "", open(f"{tmp}/start.md").read(),
-  "## Many hosts (network checks only)", "", open(f"{tmp}/fleet.md").read(),
-  f"50 hosts in {many:.0f} ms: **{50000/many:.0f} hosts/s**, against {1000/one:.0f} runs/s for one host.", "",
+  *many_hosts(tmp, fleet),
   "## Where the time goes (one full run, `--timings`)", "", "```", open(f"{tmp}/timings.txt").read().rstrip(), "```", "",
 ]
 if os.path.exists(f"{tmp}/cold.txt"):

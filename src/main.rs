@@ -664,8 +664,21 @@ fn fleet(
         ));
     }
     let (handle, stop) = run::Stop::new();
+    // What is kept of each server once its run is over: its JSON line or table row, and its
+    // exit code; its facts and report are dropped at once.
+    let json = args.format == Format::Json;
+    let fail_on = args.fail_on;
+    let keep = |r: run::HostRun| -> (Done, u8) {
+        let code = r.report.summary().gated(fail_on);
+        let done = if json {
+            Done::Line(plan.redactor.redact(&report::json::render_line(&r.report)))
+        } else {
+            Done::Row(report::human::FleetRow::of(&r.report))
+        };
+        (done, code)
+    };
     let runs = runtime.block_on(async {
-        let runs = run::fleet(plan, hosts, stop);
+        let runs = run::fleet(plan, hosts, stop, keep);
         tokio::pin!(runs);
         tokio::select! {
             runs = &mut runs => Ok(runs),
@@ -688,21 +701,32 @@ fn fleet(
             return Ok(exit::INTERRUPTED);
         }
     };
-    let reports: Vec<&RunReport> = runs.iter().map(|r| &r.report).collect();
-    let text = match args.format {
-        Format::Json => reports
-            .iter()
-            .map(|r| report::json::render_line(r))
-            .collect::<String>(),
-        _ => report::human::fleet_table(&reports),
+    let mut lines = String::new();
+    let mut rows = Vec::new();
+    let mut worst = exit::OK;
+    for (done, code) in runs {
+        match done {
+            Done::Line(l) => lines.push_str(&l),
+            Done::Row(r) => rows.push(r),
+        }
+        worst = std::cmp::max_by_key(worst, code, |c| exit::severity(*c));
+    }
+    let text = if json {
+        lines
+    } else {
+        plan.redactor.redact(&report::human::fleet_table(&rows))
     };
-    print_stdout(&plan.redactor.redact(&text));
+    print_stdout(&text);
     runtime.shutdown_background();
-    Ok(reports
-        .iter()
-        .map(|r| r.summary().gated(args.fail_on))
-        .max_by_key(|c| exit::severity(*c))
-        .unwrap_or(exit::OK))
+    Ok(worst)
+}
+
+/// One server's part of a fleet's output, made as soon as its run is over.
+enum Done {
+    /// `--format json`: its JSON line, redacted.
+    Line(String),
+    /// The human table's row for it.
+    Row(report::human::FleetRow),
 }
 
 /// Renders the machine formats (human has its own colour and baseline handling).

@@ -346,25 +346,32 @@ pub struct FleetHost {
 }
 
 /// Runs the checks against every host, at most `FLEET_CONCURRENCY` at a time: the network
-/// checks, and for a host with `ssh` the host checks too (there over SSH, test mail included);
-/// the reports come back in the order of `hosts`. After `stop`, what has not finished is
-/// left out (servers reached over SSH are told to stop and clean up, and waited for).
-pub async fn fleet(plan: &Plan, hosts: &[FleetHost], stop: Stop) -> Vec<HostRun> {
+/// checks, and for a host with `ssh` the host checks too (there over SSH, test mail included).
+/// Each host's run goes through `done` as soon as it is over (so that only what `done` keeps of
+/// it, not its facts and full report, stays in memory while the rest run); the results come back
+/// in the order of `hosts`. After `stop`, what has not finished is left out (servers reached
+/// over SSH are told to stop and clean up, and waited for).
+pub async fn fleet<T>(
+    plan: &Plan,
+    hosts: &[FleetHost],
+    stop: Stop,
+    done: impl Fn(HostRun) -> T,
+) -> Vec<T> {
     let mut network = plan.clone();
     network.checks.retain(|c| c.scope == Scope::Remote);
     network.send = false;
     let (network, full) = (&network, plan);
-    let stop = &stop;
-    let runs: Vec<Option<HostRun>> = futures::stream::iter(hosts.iter().cloned())
+    let (stop, done) = (&stop, &done);
+    let runs: Vec<Option<T>> = futures::stream::iter(hosts.iter().cloned())
         .map(|h| async move {
             let host = h.host;
             let addrs = match resolve(&host).await {
                 Err(why) => {
                     let plan = if h.ssh.is_some() { full } else { network };
-                    return Some(HostRun {
+                    return Some(done(HostRun {
                         report: unreachable(plan, &host, &why.to_string()),
                         facts: None,
-                    });
+                    }));
                 }
                 Ok(a) => a,
             };
@@ -374,20 +381,20 @@ pub async fn fleet(plan: &Plan, hosts: &[FleetHost], stop: Stop) -> Vec<HostRun>
                 Some(ssh) => {
                     let facts = facts(full, &host, addrs, false);
                     match run_host_ssh(full, facts.clone(), ssh, sink, stop.clone()).await {
-                        SshOutcome::Done { report, .. } => Some(HostRun {
+                        SshOutcome::Done { report, .. } => Some(done(HostRun {
                             report,
                             facts: Some(facts),
-                        }),
+                        })),
                         SshOutcome::Interrupted { .. } => None,
                     }
                 }
                 None => {
                     let facts = facts(network, &host, addrs, false);
                     tokio::select! {
-                        (report, _) = run_host(network, facts.clone(), sink) => Some(HostRun {
+                        (report, _) = run_host(network, facts.clone(), sink) => Some(done(HostRun {
                             report,
                             facts: Some(facts),
-                        }),
+                        })),
                         () = stop.wait() => None,
                     }
                 }

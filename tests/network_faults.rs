@@ -388,3 +388,76 @@ async fn no_password_in_any_output() {
     assert!(tls.received().iter().any(|l| l.starts_with("AUTH PLAIN")));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--hosts-file`: every server's result is kept as its run ends (a JSON line, or a table row)
+/// and printed in the file's order, once all are over; the exit status is the worst server's.
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_prints_every_server_in_the_files_order() {
+    let fake = fake_smtp::start(Behaviour::Normal).await;
+    let closed = fake_smtp::closed_port().await.port();
+    let (dir, config) = scratch(fake_smtp::SIZE_LIMIT);
+    let hosts = dir.join("hosts.txt");
+    std::fs::write(&hosts, "127.0.0.1\n# a comment\nlocalhost\n127.0.0.1\n").unwrap();
+    let (port, hosts_file, config_file) = (fake.addr.port(), hosts.clone(), config.clone());
+    let fleet = move |format: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
+        cmd.args(["run", "--hosts-file"])
+            .arg(&hosts_file)
+            .args(["--format", format])
+            .args(["--smtp-port", &port.to_string()])
+            .args(["--submission-port", &closed.to_string()])
+            .args(["--phase-timeout", "1", "--config"])
+            .arg(&config_file)
+            .args(MX)
+            .env_remove("MAILCHECK_HOST")
+            .env_remove("MAILCHECK_ACCOUNT")
+            .env_remove("MAILCHECK_PASSWORD")
+            .env_remove("MAILCHECK_FORMAT")
+            .env_remove("MAILCHECK_TIMEOUT");
+        cmd.output().unwrap()
+    };
+    let (json, human) = tokio::task::spawn_blocking(move || (fleet("json"), fleet("human")))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&json.stdout);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let order: Vec<&str> = lines
+        .iter()
+        .map(|l| l["target"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["127.0.0.1", "localhost", "127.0.0.1"], "{text}");
+    let verdicts = |l: &serde_json::Value| -> Vec<(String, String)> {
+        l["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].to_string(), c["status"].to_string()))
+            .collect()
+    };
+    // The same fake behind each name: the same verdicts, and STARTTLS refused fails each.
+    for l in &lines {
+        assert_eq!(verdicts(l), verdicts(&lines[0]), "{text}");
+    }
+    assert!(
+        verdicts(&lines[0]).contains(&("\"tls.starttls-25\"".into(), "\"fail\"".into())),
+        "{text}"
+    );
+    assert_eq!(json.status.code(), Some(1), "{text}");
+    assert_eq!(human.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&human.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(rows, ["127.0.0.1", "localhost", "127.0.0.1"], "{table}");
+    assert!(
+        table.contains("tls.starttls-25: ") && table.contains("3 servers: 3 with failures, 0 more"),
+        "{table}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::RunReport;
+use super::{RunReport, Summary};
 use crate::verdict::Status;
 
 /// Whether to colour: only on a terminal, and never when NO_COLOR is set.
@@ -220,20 +220,17 @@ pub fn timings(report: &RunReport) -> String {
     out
 }
 
-/// Several servers: one line each with the counts and the first failing check.
-pub fn fleet_table(reports: &[&RunReport]) -> String {
-    let width = reports
-        .iter()
-        .map(|r| r.host.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let mut out = format!(
-        "{:<width$}  {:>4} {:>4} {:>4} {:>4} {:>5}  first problem\n",
-        "host", "pass", "fail", "warn", "skip", "error"
-    );
-    for r in reports {
-        let s = r.summary();
+/// What the fleet table keeps of one server's report: its host, counts and first problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetRow {
+    pub host: String,
+    pub summary: Summary,
+    /// The first failing check (else the first undecided one), with its message.
+    pub first: String,
+}
+
+impl FleetRow {
+    pub fn of(r: &RunReport) -> FleetRow {
         let first = r
             .results
             .iter()
@@ -241,26 +238,44 @@ pub fn fleet_table(reports: &[&RunReport]) -> String {
             .or_else(|| r.results.iter().find(|c| c.verdict.status == Status::Error))
             .map(|c| format!("{}: {}", c.id, clean(&c.verdict.message)))
             .unwrap_or_default();
+        FleetRow {
+            host: r.host.clone(),
+            summary: r.summary(),
+            first,
+        }
+    }
+}
+
+/// Several servers: one line each with the counts and the first failing check.
+pub fn fleet_table(rows: &[FleetRow]) -> String {
+    let width = rows.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "{:<width$}  {:>4} {:>4} {:>4} {:>4} {:>5}  first problem\n",
+        "host", "pass", "fail", "warn", "skip", "error"
+    );
+    for r in rows {
+        let s = r.summary;
         let _ = writeln!(
             out,
-            "{:<width$}  {:>4} {:>4} {:>4} {:>4} {:>5}  {first}",
+            "{:<width$}  {:>4} {:>4} {:>4} {:>4} {:>5}  {}",
             clean(&r.host),
             s.pass,
             s.fail,
             s.warn,
             s.skip,
-            s.error
+            s.error,
+            r.first
         );
     }
-    let failed = reports.iter().filter(|r| r.summary().fail > 0).count();
-    let undecided = reports
+    let failed = rows.iter().filter(|r| r.summary.fail > 0).count();
+    let undecided = rows
         .iter()
-        .filter(|r| r.summary().fail == 0 && r.summary().error > 0)
+        .filter(|r| r.summary.fail == 0 && r.summary.error > 0)
         .count();
     let _ = writeln!(
         out,
         "\n{} servers: {failed} with failures, {undecided} more with checks that could not be decided",
-        reports.len()
+        rows.len()
     );
     out
 }
