@@ -91,7 +91,14 @@ impl Kind for RelayTricks {
                 ),
             });
         }
-        let (domain, domain_from) = domain(facts).await;
+        let Some((domain, domain_from)) = domain(facts).await else {
+            return Err(Unobserved::NotApplicable {
+                reason: format!(
+                    "--host {} is an address and no --account names the server's mail domain, which the relay tricks must use (a domain the server does not accept is refused as relaying, whatever the tricks do): give --account USER@DOMAIN",
+                    facts.target.host
+                ),
+            });
+        };
         let probe = facts
             .relay_tricks(&domain)
             .await
@@ -234,24 +241,55 @@ fn code_of(s: &Step) -> String {
 }
 
 /// The server's own mail domain: the account's, else mydomain (on the server), else --host
-/// without its first label.
-async fn domain(facts: &Facts) -> (String, String) {
+/// without its first label; `None` when --host is an address (198.19.0.1 is no domain, and
+/// "19.0.1" would pass every server).
+async fn domain(facts: &Facts) -> Option<(String, String)> {
     if let Some(a) = &facts.account {
-        return (a.domain.clone(), "the account's domain".into());
+        return Some((a.domain.clone(), "the account's domain".into()));
     }
     if facts.target.local
         && let Ok(cfg) = facts.postfix().await
     {
         let d = cfg.get("mydomain");
         if !d.is_empty() {
-            return (d, "mydomain".into());
+            return Some((d, "mydomain".into()));
         }
     }
-    let host = facts.target.host.trim_end_matches('.');
-    match host.split_once('.') {
+    domain_of_host(&facts.target.host)
+}
+
+/// --host without its first label (mx.example.com -> example.com), or itself; `None` for an
+/// address.
+fn domain_of_host(host: &str) -> Option<(String, String)> {
+    let host = host.trim_end_matches('.');
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    Some(match host.split_once('.') {
         Some((_, rest)) if rest.contains('.') => {
             (rest.to_string(), "--host without its first label".into())
         }
         _ => (host.to_string(), "--host".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_names_no_mail_domain() {
+        assert_eq!(domain_of_host("198.19.0.1"), None);
+        assert_eq!(domain_of_host("[2001:db8::1]"), None);
+        assert_eq!(domain_of_host("::1"), None);
+        assert_eq!(
+            domain_of_host("mx.corp.test.").map(|d| d.0).as_deref(),
+            Some("corp.test")
+        );
+        assert_eq!(
+            domain_of_host("localhost").map(|d| d.0).as_deref(),
+            Some("localhost")
+        );
     }
 }
