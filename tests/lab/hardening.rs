@@ -924,3 +924,35 @@ fn checks_h1_to_h7_from_the_workstation_weak_then_hardened() {
     g.restore();
     drop(ws);
 }
+
+/// H7 from another machine with `--host` an address and no `--account`: the server's mail
+/// domain is unknown, so the relay tricks cannot be aimed (the address without its first label
+/// was once used as the domain, and every server refused it as relaying: a pass proving
+/// nothing). A skip saying what to give instead.
+#[test]
+fn h7_by_address_without_an_account_is_a_skip() {
+    if crate::machine::target().is_some() {
+        eprintln!("the workstation namespace reaches the host lab only: skipped on a lab machine");
+        return;
+    }
+    let _g = Lab::lock();
+    let ws = Workstation::up();
+    let out = ws
+        .command(lab::mailcheck_bin())
+        .args(["run", "--host", &ws.host_addr, "--format", "json"])
+        .args(["--only", "hardening.relay-tricks"])
+        .env_remove("MAILCHECK_HOST")
+        .env_remove("MAILCHECK_ACCOUNT")
+        .env_remove("MAILCHECK_PASSWORD")
+        .output()
+        .expect("run mailcheck in the workstation namespace");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let c = &json["checks"][0];
+    assert_eq!(c["id"], "hardening.relay-tricks");
+    assert_eq!(c["status"], "skip", "{c}");
+    let m = c["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("is an address") && m.contains("--account"),
+        "{m}"
+    );
+}
