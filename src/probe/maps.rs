@@ -4,7 +4,9 @@
 //! Patterns are evaluated with the `regex` crate.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -222,7 +224,72 @@ pub struct RegexpTable {
     pub rules: Vec<RegexpRule>,
     #[serde(default)]
     pub malformed: Vec<(usize, String)>,
+    /// Each rule's pattern compiled at most once, when a subject first reaches it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    compiled: CompiledRules,
 }
+
+/// The compiled patterns of a table's rules, by index, filled lazily. Each entry keeps what it
+/// was compiled from, so a rule changed after its pattern was compiled is compiled afresh. Not
+/// part of the table's value: every two caches compare equal.
+#[derive(Clone, Default)]
+struct CompiledRules(OnceLock<Vec<OnceLock<Compiled>>>);
+
+#[derive(Clone)]
+struct Compiled {
+    line: usize,
+    pattern: String,
+    flags: String,
+    regex: Result<regex::Regex, PatternError>,
+}
+
+impl CompiledRules {
+    /// Runs `f` on rule `i`'s compiled pattern, compiling it on first use.
+    fn with<T>(
+        &self,
+        rules: &[RegexpRule],
+        i: usize,
+        f: impl FnOnce(&regex::Regex) -> T,
+    ) -> Result<T, PatternError> {
+        let r = &rules[i];
+        let slots = self
+            .0
+            .get_or_init(|| rules.iter().map(|_| OnceLock::new()).collect());
+        let c = slots.get(i).map(|slot| {
+            slot.get_or_init(|| Compiled {
+                line: r.line,
+                pattern: r.pattern.clone(),
+                flags: r.flags.clone(),
+                regex: compile(r),
+            })
+        });
+        match c {
+            Some(c) if c.line == r.line && c.pattern == r.pattern && c.flags == r.flags => {
+                c.regex.as_ref().map(f).map_err(Clone::clone)
+            }
+            _ => compile(r).as_ref().map(f).map_err(Clone::clone),
+        }
+    }
+}
+
+impl fmt::Debug for CompiledRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self
+            .0
+            .get()
+            .map_or(0, |v| v.iter().filter(|s| s.get().is_some()).count());
+        write!(f, "CompiledRules({n} compiled)")
+    }
+}
+
+impl PartialEq for CompiledRules {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CompiledRules {}
 
 /// Splits `/pattern/flags rest` (any delimiter, `\` escapes it) into (pattern, flags, rest).
 fn split_pattern(s: &str) -> Option<(String, String, String)> {
@@ -309,7 +376,7 @@ impl RegexpTable {
         // Depth of `if` blocks we are inside, and the depth up to which they all applied.
         let mut depth = 0usize;
         let mut live = 0usize;
-        for r in &self.rules {
+        for (i, r) in self.rules.iter().enumerate() {
             match r.kind {
                 RuleKind::Endif => {
                     if live == depth && live > 0 {
@@ -318,20 +385,33 @@ impl RegexpTable {
                     depth = depth.saturating_sub(1);
                 }
                 RuleKind::If => {
-                    let applies = live == depth && rule_applies(r, text)?;
+                    let applies = live == depth && self.applies(i, text)?;
                     depth += 1;
                     if applies {
                         live += 1;
                     }
                 }
                 RuleKind::Match => {
-                    if live == depth && rule_applies(r, text)? {
+                    if live == depth && self.applies(i, text)? {
                         return Ok(Some(r));
                     }
                 }
             }
         }
         Ok(None)
+    }
+
+    /// Whether rule `i` applies to `text` (its pattern matches, or does not if negated).
+    fn applies(&self, i: usize, text: &str) -> Result<bool, PatternError> {
+        let negated = self.rules[i].negated;
+        self.compiled
+            .with(&self.rules, i, |re| re.is_match(text) != negated)
+    }
+
+    /// Rule `i`'s pattern compiled as [`compile`] does, once per table; `None` past the last
+    /// rule.
+    pub fn check_rule(&self, i: usize) -> Option<Result<(), PatternError>> {
+        (i < self.rules.len()).then(|| self.compiled.with(&self.rules, i, |_| ()))
     }
 }
 
@@ -376,10 +456,6 @@ pub fn compile(rule: &RegexpRule) -> Result<regex::Regex, PatternError> {
                 .trim()
                 .to_string(),
         })
-}
-
-fn rule_applies(r: &RegexpRule, text: &str) -> Result<bool, PatternError> {
-    Ok(compile(r)?.is_match(text) != r.negated)
 }
 
 #[cfg(test)]

@@ -120,15 +120,20 @@ pub fn parse(text: &str) -> Vec<PamRule> {
 pub fn redact_args(text: &str, keys: &[&str], replacement: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
+    // Each key with its `=`, as characters, made once rather than at every word.
+    let prefixes: Vec<(&str, Vec<char>)> = keys
+        .iter()
+        .map(|k| (*k, k.chars().chain(['=']).collect()))
+        .collect();
     let mut i = 0;
     while i < chars.len() {
         let at_word_start = i == 0 || chars[i - 1].is_whitespace() || chars[i - 1] == '[';
         let hit = at_word_start
             .then(|| {
-                keys.iter().find(|k| {
-                    let kc: Vec<char> = format!("{k}=").chars().collect();
-                    chars[i..].starts_with(&kc)
-                })
+                prefixes
+                    .iter()
+                    .find(|(_, kc)| chars[i..].starts_with(kc))
+                    .map(|(k, _)| *k)
             })
             .flatten();
         if let Some(k) = hit {

@@ -259,34 +259,40 @@ impl MainCf {
             return value.to_string(); // a loop of $references; Postfix gives up too
         }
         let mut out = String::new();
-        let chars: Vec<char> = value.chars().collect();
+        // Byte positions: every character the syntax looks at (`$ { } ( ) _`, letters, digits)
+        // is ASCII, so a slice between two of them is whole characters.
+        let bytes = value.as_bytes();
         let mut i = 0;
-        while i < chars.len() {
+        while i < bytes.len() {
             // `a = $a $a` doubles at every level: stop long before memory runs out (Postfix
             // reports such a loop as an error; no real value is anywhere near this long).
             if out.len() > MAX_EXPANSION {
-                out.truncate(MAX_EXPANSION);
+                let mut end = MAX_EXPANSION;
+                while !out.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.truncate(end);
                 return out;
             }
-            let c = chars[i];
-            if c != '$' || i + 1 >= chars.len() {
+            if bytes[i] != b'$' || i + 1 >= bytes.len() {
+                let c = value[i..].chars().next().unwrap_or_default();
                 out.push(c);
-                i += 1;
+                i += c.len_utf8();
                 continue;
             }
-            let next = chars[i + 1];
-            if next == '$' {
+            let next = bytes[i + 1];
+            if next == b'$' {
                 out.push('$');
                 i += 2;
-            } else if next == '{' || next == '(' {
-                let close = if next == '{' { '}' } else { ')' };
+            } else if next == b'{' || next == b'(' {
+                let close = if next == b'{' { b'}' } else { b')' };
                 // Find the matching close, allowing nesting.
                 let mut level = 0;
                 let mut j = i + 1;
-                while j < chars.len() {
-                    if chars[j] == next {
+                while j < bytes.len() {
+                    if bytes[j] == next {
                         level += 1;
-                    } else if chars[j] == close {
+                    } else if bytes[j] == close {
                         level -= 1;
                         if level == 0 {
                             break;
@@ -294,19 +300,18 @@ impl MainCf {
                     }
                     j += 1;
                 }
-                let inner: String = chars[i + 2..j.min(chars.len())].iter().collect();
-                out.push_str(&self.expand_braced(&inner, depth, cx));
+                let inner = &value[i + 2..j.min(bytes.len())];
+                out.push_str(&self.expand_braced(inner, depth, cx));
                 i = j + 1;
-            } else if next.is_ascii_alphanumeric() || next == '_' {
+            } else if next.is_ascii_alphanumeric() || next == b'_' {
                 let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
                     j += 1;
                 }
-                let name: String = chars[i + 1..j].iter().collect();
-                out.push_str(&self.get_at(&name, depth, cx));
+                out.push_str(&self.get_at(&value[i + 1..j], depth, cx));
                 i = j;
             } else {
-                out.push(c);
+                out.push('$');
                 i += 1;
             }
         }
@@ -948,6 +953,16 @@ mod tests {
             Some("permit_sasl_authenticated,reject")
         );
         assert_eq!(s.line, 3);
+    }
+
+    #[test]
+    fn expansion_cap_cuts_at_a_character_boundary() {
+        // 327 copies of a 201-byte value pass the 64 KiB cap; byte 65,536 falls inside an `é`,
+        // where String::truncate panicked.
+        let text = format!("b = a{}\nc = {}\n", "é".repeat(100), "$b".repeat(400));
+        let v = main_cf(&text).get("c");
+        assert!(v.len() <= MAX_EXPANSION && v.len() > MAX_EXPANSION - 4);
+        assert!(v.starts_with("aéé"));
     }
 
     #[test]
