@@ -39,7 +39,7 @@ echo "bench: $ROUNDS interleaved rounds after $WARMUP warm-up rounds" >&2
 echo "load average before the rounds: $(cut -d' ' -f1-3 /proc/loadavg)" > "$TMP/load.txt"
 python3 bench/bench.py "$ROUNDS" "$WARMUP" "$TMP/main.json" \
   "baseline-shell.sh=$BASE" "floor=$FLOOR" "mailcheck run=$RUN" "mailcheck run --no-send=$RUN --no-send" > "$TMP/main.md"
-echo "; after: $(cut -d' ' -f1-3 /proc/loadavg) (2 CPUs; other engineers' builds and a fuzz run share them)" >> "$TMP/load.txt"
+echo "; after: $(cut -d' ' -f1-3 /proc/loadavg) (2 CPUs: anything else running on the machine shows here)" >> "$TMP/load.txt"
 
 # Timings of one warm full run, per check (where the time goes), before the fleet run loads
 # the server.
