@@ -10,11 +10,19 @@ use crate::probe::file::{ConfigFile, FileFacts, FileKind};
 use crate::probe::session::{ErrorKind, PortSession, Step};
 use crate::verdict::Verdict;
 
+/// Whether `host` is an IP address, bracketed or not (`198.19.0.1`, `[2001:db8::1]`, `::1`).
+pub fn is_address(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
+}
+
 /// Whether `host` is a DNS name worth comparing with a certificate or banner (not an address,
 /// not `localhost`).
 pub fn is_public_name(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().is_err()
+    !is_address(host)
         && !bare.eq_ignore_ascii_case("localhost")
         && !bare.to_ascii_lowercase().ends_with(".localhost")
 }

@@ -140,13 +140,19 @@ impl Facts {
                 let cfg = self.postfix().await.map_err(|e| e.to_string())?;
                 let queue = PathBuf::from(cfg.get("queue_directory"));
                 let id = self.mail_owner().await.ok();
+                let table = self.processes().await;
                 tokio::task::spawn_blocking(move || {
                     let files: Vec<PathBuf> = crate::probe::daemons::mycnf::DEFAULT_FILES
                         .iter()
                         .map(PathBuf::from)
                         .collect();
                     let chroot = id.as_ref().map(|id| (queue.as_path(), id));
-                    Arc::new(mariadb::observe(&files, mariadb::DEFAULT_VERSION, chroot))
+                    Arc::new(mariadb::observe(
+                        &files,
+                        mariadb::DEFAULT_VERSION,
+                        chroot,
+                        &table,
+                    ))
                 })
                 .await
                 .map_err(|e| format!("the MariaDB probe crashed: {e}"))

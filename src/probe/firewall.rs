@@ -88,13 +88,7 @@ pub async fn dump(tool: Tool, deadline: Duration) -> Dump {
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if out.status.success() {
                 let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-                if text.len() > MAX_DUMP {
-                    let mut cut = MAX_DUMP;
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    text.truncate(cut);
-                }
+                text.truncate(text.floor_char_boundary(MAX_DUMP));
                 d.text = text;
             } else {
                 let lower = stderr.to_ascii_lowercase();

@@ -267,11 +267,7 @@ impl MainCf {
             // `a = $a $a` doubles at every level: stop long before memory runs out (Postfix
             // reports such a loop as an error; no real value is anywhere near this long).
             if out.len() > MAX_EXPANSION {
-                let mut end = MAX_EXPANSION;
-                while !out.is_char_boundary(end) {
-                    end -= 1;
-                }
-                out.truncate(end);
+                out.truncate(out.floor_char_boundary(MAX_EXPANSION));
                 return out;
             }
             if bytes[i] != b'$' || i + 1 >= bytes.len() {

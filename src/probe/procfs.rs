@@ -216,36 +216,27 @@ fn process_with_boot(pid: u32, boot_ms: Option<i64>) -> Option<ProcInfo> {
     })
 }
 
-/// Whether `pid` lives in this process's PID namespace. A container or lab machine started
-/// from this host shows its processes here too, but they are another machine's daemons.
-/// Unknown (no permission) counts as the same namespace.
-pub fn same_pid_namespace(pid: u32) -> bool {
-    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    match (ns("self"), ns(&pid.to_string())) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
-    }
-}
-
 /// Every process of this PID namespace, sorted by pid: the run reads the table once
 /// (`Facts::processes`) and the daemon probes pick from it.
 pub fn snapshot() -> Vec<ProcInfo> {
-    processes(|_| true)
-}
-
-/// Every process for which `keep` holds (given its pid and /proc/PID/stat's comm), sorted by pid.
-pub fn processes(mut keep: impl FnMut(&ProcInfo) -> bool) -> Vec<ProcInfo> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let boot = boot_time_ms();
+    // Only this PID namespace: a container or lab machine started from this host shows its
+    // processes here too, but they are another machine's daemons. This process's namespace is
+    // read once; unknown (no permission) counts as the same.
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let own = ns("self");
     let mut out: Vec<ProcInfo> = dir
         .flatten()
         .take(MAX_PROCESSES)
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|pid| same_pid_namespace(*pid))
+        .filter(|pid| match (&own, ns(&pid.to_string())) {
+            (Some(a), Some(b)) => *a == b,
+            _ => true,
+        })
         .filter_map(|pid| process_with_boot(pid, boot))
-        .filter(|p| keep(p))
         .collect();
     out.sort_by_key(|p| p.pid);
     out

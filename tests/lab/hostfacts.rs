@@ -217,6 +217,7 @@ fn clean_lab_facts() {
         &files,
         mariadb::DEFAULT_VERSION,
         Some((Path::new(QUEUE), &pf)),
+        &procfs::snapshot(),
     );
     show("mariadb", &db);
     assert_eq!(db.found_by.as_deref(), Some("pid file"));
@@ -527,6 +528,7 @@ fn mariadb_with_skip_networking_while_maps_say_127_0_0_1() {
             &files,
             mariadb::DEFAULT_VERSION,
             Some((Path::new(QUEUE), &pf)),
+            &procfs::snapshot(),
         );
         show("mariadb with skip-networking", &db);
         let s = db.server.skip_networking.as_ref().unwrap();
@@ -545,7 +547,7 @@ fn mariadb_with_skip_networking_while_maps_say_127_0_0_1() {
     }
     // _undo removed the file and stopped the server; up.sh starts it with networking.
     g.restore();
-    let db = mariadb::observe(&files, mariadb::DEFAULT_VERSION, None);
+    let db = mariadb::observe(&files, mariadb::DEFAULT_VERSION, None, &procfs::snapshot());
     assert!(
         db.tcp.iter().any(|t| t.port == 3306),
         "restored: {:?}",

@@ -262,8 +262,7 @@ async fn domain(facts: &Facts) -> Option<(String, String)> {
 /// address.
 fn domain_of_host(host: &str) -> Option<(String, String)> {
     let host = host.trim_end_matches('.');
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<std::net::IpAddr>().is_ok() {
+    if crate::checks::judge::is_address(host) {
         return None;
     }
     Some(match host.split_once('.') {

@@ -202,11 +202,13 @@ pub const DEFAULT_VERSION: &str = "10.11";
 
 /// Looks at the running server, the option files `files` (normally [`mycnf::DEFAULT_FILES`]),
 /// and, when `chroot` is given (queue directory, Postfix's identity), every candidate socket
-/// path from inside that chroot.
+/// path from inside that chroot. Without a pid file naming it, the server is looked for in
+/// `table` (the process table).
 pub fn observe(
     files: &[PathBuf],
     version: &str,
     chroot: Option<(&Path, &Identity)>,
+    table: &[ProcInfo],
 ) -> MariadbFacts {
     let option_files = mycnf::load(files);
     let configured = server_settings(&option_files, version, &[]);
@@ -219,7 +221,7 @@ pub fn observe(
     let is_server = |p: &ProcInfo| SERVER_PROGRAMS.contains(&p.program());
     let (process, found_by) = match pid_file.pid.and_then(procfs::process).filter(is_server) {
         Some(p) => (Some(p), Some("pid file".to_string())),
-        None => match procfs::processes(is_server).into_iter().next() {
+        None => match table.iter().find(|p| is_server(p)).cloned() {
             Some(p) => (Some(p), Some("process scan".to_string())),
             None => (None, None),
         },

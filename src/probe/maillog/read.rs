@@ -314,13 +314,7 @@ fn split_lines(
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut text = String::from_utf8_lossy(raw).into_owned();
         // Invalid bytes become U+FFFD (3 bytes each): cut again, at a character boundary.
-        if text.len() > limits.max_line_bytes {
-            let mut end = limits.max_line_bytes;
-            while end > 0 && !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
+        text.truncate(text.floor_char_boundary(limits.max_line_bytes));
         out.push(parse_line(source, &text));
         stats.lines += 1;
     }
