@@ -2,18 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::Facts;
-use crate::probe::versions::{self, Found, NotFound};
+use crate::probe::versions::{self, Found, NotFound, Ran, RunError};
 
 /// What this area of the run has learned so far (each fact gathered once).
 #[derive(Default)]
 pub struct Cells {
     versions: OnceCell<ServerVersions>,
+    postconf_n: OnceCell<Result<Ran, RunError>>,
 }
 
 /// The Debian packages whose versions a run reports.
@@ -21,6 +23,7 @@ pub const PACKAGES: &[&str] = &[
     "postfix",
     "postfix-mysql",
     "mariadb-server",
+    "mariadb-server-core",
     "sasl2-bin",
     "libsasl2-2",
     "libsasl2-modules",
@@ -38,18 +41,18 @@ pub struct ServerVersions {
     /// /etc/debian_version.
     #[serde(default)]
     pub debian: Option<Found>,
-    /// `postconf -h mail_version`.
+    /// Postfix's `mail_version` (postconf).
     #[serde(default)]
     pub postfix: Option<Found>,
-    /// `openssl version` (the library).
+    /// The OpenSSL library: dpkg's libssl3t64/libssl3, else `openssl version`.
     #[serde(default)]
     pub openssl: Option<Found>,
     /// The running database server's `VERSION()` over the maps' login, else the installed
     /// binary's.
     #[serde(default)]
     pub mariadb: Option<Found>,
-    /// `mariadbd --version`: the installed binary (after an upgrade, before a restart, it is
-    /// newer than the running server).
+    /// The installed server: dpkg's mariadb-server-core, else `mariadbd --version` (after an
+    /// upgrade, before a restart, it is newer than the running server).
     #[serde(default)]
     pub mariadb_installed: Option<Found>,
     /// dpkg's installed versions, by package (only packages that are installed).
@@ -96,6 +99,18 @@ impl ServerVersions {
     }
 }
 
+/// The first of `names` dpkg has installed, with its version.
+fn dpkg_found<'a>(
+    list: &'a [(String, Option<String>)],
+    names: &[&str],
+) -> Option<(&'a str, &'a str)> {
+    names.iter().find_map(|want| {
+        list.iter()
+            .find(|(n, _)| n == want)
+            .and_then(|(n, v)| Some((n.as_str(), v.as_deref()?)))
+    })
+}
+
 /// "OpenSSL 3.5.9 30 Sep 2025" -> "3.5.9".
 fn openssl_number(v: &str) -> String {
     v.split_whitespace()
@@ -106,6 +121,26 @@ fn openssl_number(v: &str) -> String {
 }
 
 impl Facts {
+    /// `postconf -c DIR -n`, run once: postfix.config-sane judges its warnings,
+    /// postfix.deprecated-params its deprecation notices. Read-only (never `postfix check`).
+    pub async fn postconf_n(&self) -> Result<Ran, RunError> {
+        self.upgrade
+            .postconf_n
+            .get_or_init(|| async {
+                let dir = match self.postfix().await {
+                    Ok(cfg) => cfg.config_dir.display().to_string(),
+                    Err(e) => return Err(RunError::Spawn {
+                        command: "postconf -n".into(),
+                        why: e.to_string(),
+                    }),
+                };
+                versions::run("postconf", &["-c", &dir, "-n"], self.settings.timeouts.command)
+                    .await
+            })
+            .await
+            .clone()
+    }
+
     /// The versions of Postfix, OpenSSL, MariaDB, Cyrus SASL and pam_mysql on this server,
     /// gathered once (read-only commands; the database's over the maps' own login).
     pub async fn versions(&self) -> ServerVersions {
@@ -119,12 +154,28 @@ impl Facts {
                         crate::probe::postfix::find_config_dir(self.settings.config_dir.as_deref())
                     }
                 };
-                let (postfix, openssl, installed, packages) = tokio::join!(
-                    versions::postfix(&config_dir, limit),
-                    versions::openssl(limit),
-                    versions::mariadb_binary(limit),
+                let (postfix, packages) = tokio::join!(
+                    self.postfix_version(&config_dir, limit),
                     versions::packages(PACKAGES, limit),
                 );
+                // The OpenSSL library and the installed database server: dpkg's record of
+                // their packages when dpkg has them installed, else `openssl version` and
+                // `mariadbd --version` (the latter a 30 ms process).
+                let list = packages.as_ref().map(Vec::as_slice).unwrap_or_default();
+                let openssl = match dpkg_found(list, &["libssl3t64", "libssl3"]) {
+                    Some((name, version)) => Ok(Found {
+                        version: format!("OpenSSL {}", versions::upstream_release_of(version)),
+                        source: format!("dpkg: {name} {version}"),
+                    }),
+                    None => versions::openssl(limit).await,
+                };
+                let installed = match dpkg_found(list, &["mariadb-server-core"]) {
+                    Some((name, version)) => Ok(Found {
+                        version: versions::upstream_of(version).to_string(),
+                        source: format!("dpkg: {name} {version}"),
+                    }),
+                    None => versions::mariadb_binary(limit).await,
+                };
                 let mut v = ServerVersions {
                     debian: versions::debian_version(Path::new("/")),
                     ..ServerVersions::default()
@@ -162,6 +213,20 @@ impl Facts {
             })
             .await
             .clone()
+    }
+
+    /// Postfix's `mail_version`: from the hardening checks' `postconf` run, which asks for it
+    /// too; else its own `postconf -h mail_version`.
+    async fn postfix_version(&self, config_dir: &Path, limit: Duration) -> Result<Found, NotFound> {
+        if let Ok(values) = self.hardening_postconf().await
+            && let Some(v) = values.get("mail_version").filter(|v| !v.is_empty())
+        {
+            return Ok(Found {
+                version: v.to_string(),
+                source: "postconf mail_version".into(),
+            });
+        }
+        versions::postfix(config_dir, limit).await
     }
 
     /// The report's `target.versions`: on the server only (a remote run cannot read them).

@@ -769,17 +769,40 @@ pub fn system_hostname() -> String {
         .unwrap_or_default()
 }
 
-/// Where Postfix's configuration lives: the explicit setting, else `postconf -h
-/// config_directory` (read-only), else /etc/postfix.
+/// Where Postfix's configuration lives, as Postfix's own programs find it: the explicit setting
+/// (`--config-dir`), else `$MAIL_CONFIG`, else /etc/postfix when it holds a main.cf (the
+/// compiled-in default of Debian's and most builds; saves a process on the run's critical
+/// path), else `postconf -h config_directory` (read-only), else /etc/postfix.
+pub fn find_config_dir(explicit: Option<&Path>) -> PathBuf {
+    let mail_config = std::env::var_os("MAIL_CONFIG").map(PathBuf::from);
+    config_dir_from(explicit, mail_config, Path::new(DEFAULT_CONFIG_DIR), || {
+        postconf_config_directory(FIND_CONFIG_DIR_LIMIT)
+    })
+}
+
+/// Debian's `config_directory` default.
+const DEFAULT_CONFIG_DIR: &str = "/etc/postfix";
+
 /// postconf gets this long to name the directory (it answers in milliseconds).
 const FIND_CONFIG_DIR_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub fn find_config_dir(explicit: Option<&Path>) -> PathBuf {
+/// [`find_config_dir`]'s order, with the environment and postconf passed in.
+fn config_dir_from(
+    explicit: Option<&Path>,
+    mail_config: Option<PathBuf>,
+    default: &Path,
+    postconf: impl FnOnce() -> Option<PathBuf>,
+) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
-    postconf_config_directory(FIND_CONFIG_DIR_LIMIT)
-        .unwrap_or_else(|| PathBuf::from("/etc/postfix"))
+    if let Some(p) = mail_config.filter(|p| p.is_absolute()) {
+        return p;
+    }
+    if default.join("main.cf").is_file() {
+        return default.to_path_buf();
+    }
+    postconf().unwrap_or_else(|| default.to_path_buf())
 }
 
 /// `postconf -h config_directory`, killed after `limit`; `None` when it gives no directory.
@@ -1007,6 +1030,41 @@ mod tests {
             s.override_value("smtpd_tls_security_level"),
             Some("encrypt")
         );
+    }
+
+    #[test]
+    fn config_dir_is_found_as_postfix_finds_it() {
+        let tmp = std::env::temp_dir().join(format!("mc-config-dir-{}", std::process::id()));
+        let with_main = tmp.join("postfix");
+        std::fs::create_dir_all(&with_main).unwrap();
+        std::fs::write(with_main.join("main.cf"), "").unwrap();
+        let empty = tmp.join("none");
+        let asked = |explicit: Option<&Path>, env: Option<&str>, default: &Path| {
+            let called = std::cell::Cell::new(false);
+            let dir = config_dir_from(explicit, env.map(PathBuf::from), default, || {
+                called.set(true);
+                Some(PathBuf::from("/from/postconf"))
+            });
+            (dir, called.get())
+        };
+        let explicit = Path::new("/srv/pf");
+        assert_eq!(
+            asked(Some(explicit), Some("/env"), &with_main),
+            (explicit.to_path_buf(), false)
+        );
+        assert_eq!(
+            asked(None, Some("/env"), &with_main),
+            (PathBuf::from("/env"), false)
+        );
+        assert_eq!(asked(None, None, &with_main), (with_main.clone(), false));
+        // A relative MAIL_CONFIG is not a directory Postfix would use either.
+        assert_eq!(asked(None, Some("rel"), &with_main), (with_main.clone(), false));
+        // No main.cf in the default: postconf says where its build looks.
+        assert_eq!(
+            asked(None, None, &empty),
+            (PathBuf::from("/from/postconf"), true)
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The versions of what a mail server runs, read on the server without changing it: Postfix's
-//! `mail_version` (postconf(5)), `openssl version`, `mariadbd --version`, dpkg's package versions
-//! (dpkg-query(1)) and /etc/debian_version.
+//! `mail_version` (postconf(5)), dpkg's package versions (dpkg-query(1)), `openssl version` and
+//! `mariadbd --version` where dpkg does not have them, and /etc/debian_version.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -146,6 +146,22 @@ pub async fn mariadb_binary(limit: Duration) -> Result<Found, NotFound> {
     })
 }
 
+/// A Debian version without its epoch: "1:10.11.14-0+deb12u2" -> "10.11.14-0+deb12u2".
+pub fn upstream_of(debian_version: &str) -> &str {
+    match debian_version.split_once(':') {
+        Some((epoch, rest)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => {
+            rest
+        }
+        _ => debian_version,
+    }
+}
+
+/// A Debian version without its epoch and Debian revision: "3.0.20-1~deb12u1" -> "3.0.20".
+pub fn upstream_release_of(debian_version: &str) -> &str {
+    let v = upstream_of(debian_version);
+    v.rsplit_once('-').map_or(v, |(upstream, _)| upstream)
+}
+
 /// "mariadbd  Ver 11.8.9-MariaDB-0+deb13u1 from Debian for ..." -> "11.8.9-MariaDB-0+deb13u1".
 pub fn server_version_of(text: &str) -> String {
     let line = text.lines().next().unwrap_or("");
@@ -237,6 +253,17 @@ pub fn major_minor(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debian_epochs_are_dropped() {
+        assert_eq!(upstream_of("1:10.11.14-0+deb12u2"), "10.11.14-0+deb12u2");
+        assert_eq!(upstream_of("3.0.20-1~deb12u1"), "3.0.20-1~deb12u1");
+        assert_eq!(major_minor(upstream_of("1:11.8.3-0+deb13u1")), "11.8");
+        assert_eq!(upstream_release_of("3.0.20-1~deb12u1"), "3.0.20");
+        assert_eq!(upstream_release_of("3.5.4-1~deb13u2"), "3.5.4");
+        assert_eq!(upstream_release_of("2:1.2-3-4"), "1.2-3");
+        assert_eq!(upstream_release_of("3.0.20"), "3.0.20");
+    }
 
     #[test]
     fn versions_compare_numerically() {

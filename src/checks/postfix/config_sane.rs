@@ -1,7 +1,7 @@
 //! T37: `postconf -n` prints no warning and every file the configuration names exists
 //! (postconf(1), postconf(5)).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,16 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::NamedFile;
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
-use crate::probe::firewall;
 use crate::probe::postfix::{PostfixConfig, map_references, split_list};
 use crate::verdict::{Verdict, worst_of};
 
-/// T37: which postconf to run and what not to treat as a required file.
+/// T37: what not to treat as a required file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
-    /// The program, found in PATH (and /usr/sbin).
-    pub postconf: String,
     /// Parameters whose maps Postfix creates itself (caches), e.g. "*_cache_database".
     #[serde(default)]
     pub created_by_postfix: Vec<String>,
@@ -61,29 +58,15 @@ impl Kind for ConfigSane {
     async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
         let dir = cfg.config_dir.display().to_string();
-        let command = format!("{} -c {dir} -n", spec.postconf);
-        let deadline = facts.settings.timeouts.command;
-        // /usr/sbin is often not in a user's PATH.
-        let program =
-            firewall::find_program(&spec.postconf).unwrap_or_else(|| PathBuf::from(&spec.postconf));
-        // `postconf -n` only reads; it is the one Postfix command run here (never `postfix check`).
-        let run = tokio::process::Command::new(&program)
-            .args(["-c", &dir, "-n"])
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
+        let command = format!("postconf -c {dir} -n");
+        // `postconf -n` only reads; it is the one Postfix command run (never `postfix check`),
+        // once a run: postfix.deprecated-params reads the same output.
         let (mut run_problem, mut exit_ok, mut stderr) = (None, false, Vec::new());
-        match tokio::time::timeout(deadline, run).await {
-            Err(_) => {
-                run_problem = Some(format!(
-                    "`{command}` gave no answer within {}",
-                    humantime::format_duration(deadline)
-                ));
-            }
-            Ok(Err(e)) => run_problem = Some(format!("cannot run `{command}`: {e}")),
-            Ok(Ok(out)) => {
-                exit_ok = out.status.success();
-                for l in String::from_utf8_lossy(&out.stderr).lines() {
+        match facts.postconf_n().await {
+            Err(e) => run_problem = Some(e.to_string()),
+            Ok(ran) => {
+                exit_ok = ran.ok;
+                for l in ran.stderr.lines() {
                     let l = l.trim().to_string();
                     if !l.is_empty() && !stderr.contains(&l) {
                         stderr.push(l);

@@ -3,7 +3,6 @@
 //! that deprecated or removed it (DEPRECATION_README, postconf(5)).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -296,7 +295,7 @@ impl Kind for DeprecatedParams {
     async fn observe(_spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
         let versions = facts.versions().await;
-        let notices = postconf_notices(&cfg, facts.settings.timeouts.command).await;
+        let notices = postconf_notices(facts).await;
         Ok(Observation {
             postfix_version: versions.postfix_version().map(str::to_string),
             uses: uses(&cfg),
@@ -512,9 +511,8 @@ pub(crate) fn is_deprecation_notice(line: &str) -> bool {
 }
 
 /// postconf -n's deprecation notices, without the `postconf: warning: FILE: ` prefix.
-async fn postconf_notices(cfg: &PostfixConfig, limit: Duration) -> Vec<String> {
-    let dir = cfg.config_dir.display().to_string();
-    let Ok(ran) = crate::probe::versions::run("postconf", &["-c", &dir, "-n"], limit).await else {
+async fn postconf_notices(facts: &Facts) -> Vec<String> {
+    let Ok(ran) = facts.postconf_n().await else {
         return Vec::new();
     };
     let mut out: Vec<String> = Vec::new();
