@@ -17,7 +17,7 @@ use crate::probe::hardening::legacy_tls::{
     self, LegacyTlsObservation, LegacyTlsRequest, LegacyVersion,
 };
 use crate::probe::hardening::pipelining::{self, PipeliningObservation, PipeliningRequest};
-use crate::probe::hardening::postconf::{self, PostconfValues};
+use crate::probe::hardening::postconf::{self, PostconfRun, PostconfValues};
 use crate::probe::hardening::relay_tricks::{self, RelayTricksObservation};
 use crate::probe::hardening::smuggling::{self, EndOfData, SmugglingObservation, SmugglingRequest};
 use crate::probe::hardening::starttls_injection::{
@@ -69,6 +69,7 @@ pub const PARAMETERS: &[&str] = &[
 /// What this area of the run has learned so far (each fact gathered once).
 #[derive(Default)]
 pub struct Cells {
+    postconf_run: OnceCell<Result<Arc<PostconfRun>, String>>,
     postconf: OnceCell<Result<Arc<PostconfValues>, String>>,
     smuggling: OnceCell<Option<Arc<Smuggled>>>,
     pipelining: OnceCell<Result<Arc<PipeliningObservation>, String>>,
@@ -124,17 +125,34 @@ pub struct Smuggled {
 }
 
 impl Facts {
-    /// The hardening parameters from `postconf` (on the server only), read once.
-    pub async fn hardening_postconf(&self) -> Result<Arc<PostconfValues>, String> {
+    /// `postconf -c DIR` with the hardening checks' [`PARAMETERS`], run once (on the server
+    /// only): the hardening checks read its values, postfix.config-sane and
+    /// postfix.deprecated-params its warnings (the same as `postconf -n`'s), the versions its
+    /// mail_version. Read-only (never `postfix check`).
+    pub async fn postconf_run(&self) -> Result<Arc<PostconfRun>, String> {
         self.hardening
-            .postconf
+            .postconf_run
             .get_or_init(|| async {
                 if !self.target.local {
                     return Err("not on the server".to_string());
                 }
                 let cfg = self.postfix().await.map_err(|e| e.to_string())?;
-                postconf::values(&cfg.config_dir, PARAMETERS, self.settings.timeouts.socket)
+                postconf::run(&cfg.config_dir, PARAMETERS, self.settings.timeouts.command)
                     .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
+    }
+
+    /// The hardening parameters from [`Self::postconf_run`], parsed once.
+    pub async fn hardening_postconf(&self) -> Result<Arc<PostconfValues>, String> {
+        self.hardening
+            .postconf
+            .get_or_init(|| async {
+                let run = self.postconf_run().await?;
+                run.values(PARAMETERS)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })

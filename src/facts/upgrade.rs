@@ -9,13 +9,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::Facts;
-use crate::probe::versions::{self, Found, NotFound, Ran, RunError};
+use crate::probe::versions::{self, Found, NotFound};
 
 /// What this area of the run has learned so far (each fact gathered once).
 #[derive(Default)]
 pub struct Cells {
     versions: OnceCell<ServerVersions>,
-    postconf_n: OnceCell<Result<Ran, RunError>>,
 }
 
 /// The Debian packages whose versions a run reports.
@@ -121,26 +120,6 @@ fn openssl_number(v: &str) -> String {
 }
 
 impl Facts {
-    /// `postconf -c DIR -n`, run once: postfix.config-sane judges its warnings,
-    /// postfix.deprecated-params its deprecation notices. Read-only (never `postfix check`).
-    pub async fn postconf_n(&self) -> Result<Ran, RunError> {
-        self.upgrade
-            .postconf_n
-            .get_or_init(|| async {
-                let dir = match self.postfix().await {
-                    Ok(cfg) => cfg.config_dir.display().to_string(),
-                    Err(e) => return Err(RunError::Spawn {
-                        command: "postconf -n".into(),
-                        why: e.to_string(),
-                    }),
-                };
-                versions::run("postconf", &["-c", &dir, "-n"], self.settings.timeouts.command)
-                    .await
-            })
-            .await
-            .clone()
-    }
-
     /// The versions of Postfix, OpenSSL, MariaDB, Cyrus SASL and pam_mysql on this server,
     /// gathered once (read-only commands; the database's over the maps' own login).
     pub async fn versions(&self) -> ServerVersions {

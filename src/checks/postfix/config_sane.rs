@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::NamedFile;
 use crate::checks::kind::{Kind, Unobserved};
 use crate::facts::Facts;
+use crate::facts::hardening::PARAMETERS;
 use crate::probe::postfix::{PostfixConfig, map_references, split_list};
 use crate::verdict::{Verdict, worst_of};
 
@@ -58,17 +59,16 @@ impl Kind for ConfigSane {
     async fn observe(spec: &Spec, facts: &Facts) -> Result<Observation, Unobserved> {
         let cfg = facts.postfix().await?;
         let dir = cfg.config_dir.display().to_string();
-        let command = format!("postconf -c {dir} -n");
-        // `postconf -n` only reads; it is the one Postfix command run (never `postfix check`),
-        // once a run: postfix.deprecated-params reads the same output.
+        let command = format!("postconf -c {dir}");
+        // postconf only reads; it is the one Postfix command run (never `postfix check`), once
+        // a run: asked for the hardening checks' parameters, it warns as `postconf -n` does.
         let (mut run_problem, mut exit_ok, mut stderr) = (None, false, Vec::new());
-        match facts.postconf_n().await {
-            Err(e) => run_problem = Some(e.to_string()),
+        match facts.postconf_run().await {
+            Err(e) => run_problem = Some(format!("`{command}`: {e}")),
             Ok(ran) => {
                 exit_ok = ran.ok;
-                for l in ran.stderr.lines() {
-                    let l = l.trim().to_string();
-                    if !l.is_empty() && !stderr.contains(&l) {
+                for l in ran.config_warnings(PARAMETERS) {
+                    if !stderr.contains(&l) {
                         stderr.push(l);
                     }
                 }

@@ -510,9 +510,10 @@ pub(crate) fn is_deprecation_notice(line: &str) -> bool {
     notice_param(line).is_some() && (line.contains("will be removed") || line.contains("removed"))
 }
 
-/// postconf -n's deprecation notices, without the `postconf: warning: FILE: ` prefix.
+/// postconf's deprecation notices (the run's one postconf), without the
+/// `postconf: warning: FILE: ` prefix.
 async fn postconf_notices(facts: &Facts) -> Vec<String> {
-    let Ok(ran) = facts.postconf_n().await else {
+    let Ok(ran) = facts.postconf_run().await else {
         return Vec::new();
     };
     let mut out: Vec<String> = Vec::new();

@@ -36,16 +36,59 @@ pub enum PostconfError {
     Failed { dir: String, stderr: String },
 }
 
-/// Reads `names` from the Postfix configuration in `config_dir`, bounded by `limit`.
-pub async fn values(
+/// What `postconf -c DIR name...` printed, and whether it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostconfRun {
+    pub config_dir: String,
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl PostconfRun {
+    /// The values of `names` (those it was asked for); `Failed` when postconf exited non-zero.
+    pub fn values(&self, names: &[&str]) -> Result<PostconfValues, PostconfError> {
+        if !self.ok {
+            return Err(PostconfError::Failed {
+                dir: self.config_dir.clone(),
+                stderr: self.stderr.trim().chars().take(500).collect(),
+            });
+        }
+        Ok(parse(&self.stdout, &self.stderr, names))
+    }
+
+    /// stderr's warnings, without postconf's own "NAME: unknown parameter" for the `names` it
+    /// was asked about (a Postfix too old for a parameter: not a fault of main.cf). These are
+    /// the warnings `postconf -n` prints too: postconf reports unused and deprecated
+    /// parameters in every mode but `-d` (postconf_unused.c).
+    pub fn config_warnings(&self, names: &[&str]) -> Vec<String> {
+        self.stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .filter(|l| {
+                !names
+                    .iter()
+                    .any(|n| l.ends_with(&format!(" {n}: unknown parameter")))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Runs `postconf -c config_dir names...`, bounded by `limit` (read-only).
+pub async fn run(
     config_dir: &Path,
     names: &[&str],
     limit: Duration,
-) -> Result<PostconfValues, PostconfError> {
-    let mut cmd = tokio::process::Command::new("postconf");
+) -> Result<PostconfRun, PostconfError> {
+    let program = super::super::firewall::find_program("postconf")
+        .unwrap_or_else(|| std::path::PathBuf::from("postconf"));
+    let mut cmd = tokio::process::Command::new(program);
     cmd.arg("-c")
         .arg(config_dir)
         .args(names)
+        .env("LC_ALL", "C")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let out = match tokio::time::timeout(limit, cmd.output()).await {
@@ -57,15 +100,12 @@ pub async fn values(
         }
         Ok(Ok(o)) => o,
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(PostconfError::Failed {
-            dir: config_dir.display().to_string(),
-            stderr: stderr.trim().chars().take(500).collect(),
-        });
-    }
-    Ok(parse(&stdout, &stderr, names))
+    Ok(PostconfRun {
+        config_dir: config_dir.display().to_string(),
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 /// `name = value` lines from stdout; a name asked for that has no line, or that stderr calls an
@@ -121,6 +161,31 @@ mod tests {
             v.unknown,
             vec!["smtpd_forbid_unauth_pipelining".to_string()]
         );
+    }
+
+    #[test]
+    fn warnings_leave_out_the_names_mailcheck_asked_about() {
+        let run = PostconfRun {
+            config_dir: "/etc/postfix".into(),
+            ok: true,
+            stdout: String::new(),
+            stderr: "postconf: warning: smtpd_forbid_unauth_pipelining: unknown parameter\n\
+                     postconf: warning: /etc/postfix/main.cf: unused parameter: smtpd_sasl_auht_enable=yes\n\
+                     postconf: warning: mynetworks_stlye: unknown parameter\n"
+                .into(),
+        };
+        assert_eq!(
+            run.config_warnings(&["smtpd_forbid_unauth_pipelining"]),
+            vec![
+                "postconf: warning: /etc/postfix/main.cf: unused parameter: smtpd_sasl_auht_enable=yes",
+                "postconf: warning: mynetworks_stlye: unknown parameter",
+            ]
+        );
+        let failed = PostconfRun { ok: false, ..run };
+        assert!(matches!(
+            failed.values(&["mail_version"]),
+            Err(PostconfError::Failed { .. })
+        ));
     }
 
     #[test]
