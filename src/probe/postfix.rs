@@ -1058,7 +1058,10 @@ mod tests {
         );
         assert_eq!(asked(None, None, &with_main), (with_main.clone(), false));
         // A relative MAIL_CONFIG is not a directory Postfix would use either.
-        assert_eq!(asked(None, Some("rel"), &with_main), (with_main.clone(), false));
+        assert_eq!(
+            asked(None, Some("rel"), &with_main),
+            (with_main.clone(), false)
+        );
         // No main.cf in the default: postconf says where its build looks.
         assert_eq!(
             asked(None, None, &empty),
