@@ -133,6 +133,13 @@ add("pam", "auth required pam_mysql.so user=mailadmin passwd=x host=127.0.0.1 db
     "[where=a b] sqllog=0 \\\n  crypt=0\n@include common-auth\n# comment\n")
 add("sasl_conf", "pwcheck_method: saslauthd\nmech_list: plain login\nsql_passwd: x\n"
     "auxprop_plugin mysql\n: empty\n")
+# dpkg's status file and a journal record (status, 0xFF, updates/NNNN).
+for name in ("postfix", "libssl3", "mariadb-server-core", "sasl2-bin"):
+    add("dpkg_status", f"Package: {name}\nStatus: install ok installed\nArchitecture: amd64\n"
+        f"Version: 1:2.3-4~deb12u1\nDescription: x\n more\n .\n\nPackage: {name}\n"
+        "Status: deinstall ok config-files\nArchitecture: i386\nVersion: 1.0\n")
+add("dpkg_status", b"Package: libssl3\nStatus: hold ok installed\nVersion: 3.0.17-1\n\n" + SEP
+    + b"Package: libssl3\nStatus: install ok half-configured\nVersion: 3.0.20-1\n")
 add("shell_vars", "START=yes\nDESC=\"SASL Authentication Daemon\"\nNAME=\"saslauthd\"\n"
     "MECHANISMS=\"pam\"\nMECH_OPTIONS=\"\"\nTHREADS=5\n"
     "OPTIONS=\"-c -m /var/spool/postfix/var/run/saslauthd -r\"\n"

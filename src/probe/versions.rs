@@ -174,12 +174,25 @@ pub fn server_version_of(text: &str) -> String {
     line.trim().to_string()
 }
 
-/// The installed version of each Debian package (`dpkg-query -W`), `None` for one that is not
-/// installed; `Err` when there is no dpkg.
+/// dpkg's database (dpkg(1)'s default admindir).
+pub const DPKG_ADMINDIR: &str = "/var/lib/dpkg";
+
+/// The installed version of each Debian package, `None` for one that is not installed; `Err`
+/// when there is no dpkg. Read from dpkg's own record (`status`, then the journal in `updates/`
+/// that dpkg has not folded in yet, as dpkg-query reads them): a `dpkg-query -W` process cost
+/// 10 ms of CPU, more than the rest of the versions together. Without a status file (another
+/// admindir), dpkg-query answers.
 pub async fn packages(
     names: &[&str],
     limit: Duration,
 ) -> Result<Vec<(String, Option<String>)>, RunError> {
+    let admindir = Path::new(DPKG_ADMINDIR);
+    if let Some(db) = read_dpkg_db(admindir) {
+        return Ok(names
+            .iter()
+            .map(|n| (n.to_string(), db.installed_version(n).map(str::to_string)))
+            .collect());
+    }
     let mut args = vec!["-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n"];
     args.extend_from_slice(names);
     let ran = run("dpkg-query", &args, limit).await?;
@@ -194,13 +207,93 @@ pub async fn packages(
                     Some((f.next()?, f.next()?, f.next()?))
                 })
                 .find(|(p, status, _)| {
-                    p.split(':').next() == Some(n) && status.trim_end().starts_with("ii")
+                    p.split(':').next() == Some(n) && status.get(1..2) == Some("i")
                 })
                 .map(|(_, _, v)| v.trim().to_string())
                 .filter(|v| !v.is_empty());
             (n.to_string(), v)
         })
         .collect())
+}
+
+/// `status` and the `updates/` journal of dpkg's database in `admindir`; `None` without a
+/// readable status file.
+fn read_dpkg_db(admindir: &Path) -> Option<DpkgDb> {
+    let status = std::fs::read(admindir.join("status")).ok()?;
+    let mut db = DpkgDb::default();
+    db.read(&String::from_utf8_lossy(&status));
+    // The journal: files named by number, applied in order (dpkg's own rule).
+    let mut updates: Vec<(u64, PathBuf)> = std::fs::read_dir(admindir.join("updates"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.parse::<u64>().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    updates.sort();
+    for (_, p) in updates {
+        if let Ok(text) = std::fs::read(&p) {
+            db.read(&String::from_utf8_lossy(&text));
+        }
+    }
+    Some(db)
+}
+
+/// What dpkg's status records say, by package and architecture (a later record replaces an
+/// earlier one).
+#[derive(Debug, Default)]
+pub struct DpkgDb {
+    /// (package, architecture) -> (third word of Status, version)
+    records: std::collections::HashMap<(String, String), (String, String)>,
+}
+
+impl DpkgDb {
+    /// Adds the records of one status-format text (deb-status(5): stanzas of `Field: value`
+    /// lines separated by blank lines; continuation lines start with a space or tab).
+    pub fn read(&mut self, text: &str) {
+        for stanza in text.split("\n\n") {
+            let (mut package, mut arch, mut status, mut version) = ("", "", "", "");
+            for line in stanza.lines() {
+                if line.starts_with([' ', '\t']) {
+                    continue;
+                }
+                let Some((field, value)) = line.split_once(':') else {
+                    continue;
+                };
+                let value = value.trim();
+                match field {
+                    "Package" => package = value,
+                    "Architecture" => arch = value,
+                    "Status" => status = value.split_whitespace().nth(2).unwrap_or(""),
+                    "Version" => version = value,
+                    _ => {}
+                }
+            }
+            if package.is_empty() {
+                continue;
+            }
+            self.records.insert(
+                (package.to_string(), arch.to_string()),
+                (status.to_string(), version.to_string()),
+            );
+        }
+    }
+
+    /// The version of `package` dpkg has installed (status `installed`, whatever is wanted of
+    /// it: a package on hold is installed too), for any architecture.
+    pub fn installed_version(&self, package: &str) -> Option<&str> {
+        let mut found: Vec<(&str, &str)> = self
+            .records
+            .iter()
+            .filter(|((p, _), (s, v))| p == package && s == "installed" && !v.is_empty())
+            .map(|((_, arch), (_, v))| (arch.as_str(), v.as_str()))
+            .collect();
+        // The same answer whatever the map's order: the first architecture by name.
+        found.sort();
+        found.first().map(|(_, v)| *v)
+    }
 }
 
 /// The Debian release from /etc/debian_version (e.g. "13.2", "12.12"), if any.
@@ -253,6 +346,27 @@ pub fn major_minor(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dpkg_status_records_and_the_journal() {
+        let mut db = DpkgDb::default();
+        db.read(
+            "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n\
+             Version: 3.0.17-1~deb12u2\nDescription: x\n two\n Version: 9\n\n\
+             Package: postfix\nStatus: hold ok installed\nVersion: 3.7.11-0+deb12u1\n\n\
+             Package: mariadb-server\nStatus: deinstall ok config-files\nVersion: 1:10.11.6-0+deb12u1\n\n\
+             Package: sasl2-bin\nStatus: install ok half-configured\nVersion: 2.1.28+dfsg-10\n",
+        );
+        assert_eq!(db.installed_version("libssl3"), Some("3.0.17-1~deb12u2"));
+        assert_eq!(db.installed_version("postfix"), Some("3.7.11-0+deb12u1"));
+        assert_eq!(db.installed_version("mariadb-server"), None);
+        assert_eq!(db.installed_version("sasl2-bin"), None);
+        assert_eq!(db.installed_version("libpam-mysql"), None);
+        // A journal record replaces the status file's for the same package and architecture.
+        db.read("Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.20-1~deb12u1\n");
+        assert_eq!(db.installed_version("libssl3"), Some("3.0.20-1~deb12u1"));
+        assert_eq!(db.records.len(), 4);
+    }
 
     #[test]
     fn debian_epochs_are_dropped() {
