@@ -77,7 +77,7 @@ step "fuzz smoke: every fuzz target for 3 s (bash bench/fuzz.sh --smoke)"
 # Builds fuzz/ (its own workspace and lock file; cargo-fuzz and libFuzzer on stable) and runs
 # each target from its committed seeds; a crash fails the suite.
 # Cost: the fuzz build (a second, instrumented release build of the crate: ~6 CPU-minutes from
-# scratch) plus 21 x 3 s. MAILCHECK_FUZZ_SMOKE=0 skips it.
+# scratch) plus 22 x 3 s. MAILCHECK_FUZZ_SMOKE=0 skips it.
 if [ "${MAILCHECK_FUZZ_SMOKE:-1}" = 1 ]; then
   fuzz_start=$(date +%s)
   bash bench/fuzz.sh --smoke
