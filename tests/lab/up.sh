@@ -152,6 +152,12 @@ while IFS= read -r line; do
     [[ $line == *"$LAB_MARK" ]] || hosts_new+="$line"$'\n'
 done <<<"${hosts_cur%$'\n'}"
 hosts_new+="127.0.1.1	$LAB_HOSTNAME	$LAB_MARK"$'\n'
+# Debian's installer writes ::1 into /etc/hosts; some machines (this one's image) lack it, and
+# then each smtpd that the hardening probes reach from ::1 asks DNS for ::1's name: with a slow
+# resolver the greeting waited 5 s (its timeout) in a few runs of ten.
+if ! grep -Eq '^[[:space:]]*::1[[:space:]]' <<<"$hosts_new"; then
+    hosts_new+="::1	localhost ip6-localhost ip6-loopback	$LAB_MARK"$'\n'
+fi
 if [ "$hosts_cur" != "$hosts_new" ]; then
     printf '%s' "$hosts_new" >/etc/hosts    # in place: /etc/hosts may be a bind mount
     say "/etc/hosts: 127.0.1.1 $LAB_HOSTNAME"; DIRTY[chroot]=1; DIRTY[postfix]=1
