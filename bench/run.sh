@@ -144,7 +144,7 @@ cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d:
 lines = [
   "# Benchmark", "",
   "Made by `bash bench/run.sh` (interleaved rounds after warm-up, wall time on a monotonic clock, CPU time from wait4, including the command's children). Regenerate it the same way.", "",
-  "RSS: *own peak RSS* is the command's own high-water mark (VmHWM, sampled every 2 ms while it runs: meaningless for a command of a few ms such as `--version`); *peak RSS with children* is wait4's, the largest of the command and every child it waited for (mailcheck's largest child is `mariadbd --version`, 23.9 MiB), and never below the 14.6 MiB of the Python process it was forked from (Linux keeps the high-water mark across exec). Issue 18's RSS aims are about mailcheck's own.", "",
+  "RSS: *own peak RSS* is the command's own high-water mark (VmHWM, sampled every 2 ms while it runs: meaningless for a command of a few ms such as `--version`); *peak RSS with children* is wait4's, the largest of the command and every child it waited for (mailcheck's children are `postconf` and `postqueue`; where dpkg has no record of MariaDB, `mariadbd --version`, 23.9 MiB), and never below the 14.6 MiB of the Python process it was forked from (Linux keeps the high-water mark across exec). Issue 18's RSS aims are about mailcheck's own.", "",
   f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, Debian 12; the lab server on the same machine.", "",
   "## Full run against the shell baseline (ms)", "", open(f"{tmp}/main.md").read(),
   f"Ratio baseline / `mailcheck run`: **{b/m:.1f}x** of the medians, {spread('baseline-shell.sh', 'mailcheck run')}; baseline / `--no-send`: **{b/n:.1f}x**.", "",
