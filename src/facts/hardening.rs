@@ -70,7 +70,6 @@ pub const PARAMETERS: &[&str] = &[
 #[derive(Default)]
 pub struct Cells {
     postconf_run: OnceCell<Result<Arc<PostconfRun>, String>>,
-    postconf: OnceCell<Result<Arc<PostconfValues>, String>>,
     smuggling: OnceCell<Option<Arc<Smuggled>>>,
     pipelining: OnceCell<Result<Arc<PipeliningObservation>, String>>,
     vrfy: OnceCell<Result<Arc<VrfyObservation>, String>>,
@@ -146,18 +145,10 @@ impl Facts {
             .clone()
     }
 
-    /// The hardening parameters from [`Self::postconf_run`], parsed once.
-    pub async fn hardening_postconf(&self) -> Result<Arc<PostconfValues>, String> {
-        self.hardening
-            .postconf
-            .get_or_init(|| async {
-                let run = self.postconf_run().await?;
-                run.values(PARAMETERS)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .clone()
+    /// The hardening parameters from [`Self::postconf_run`].
+    pub async fn hardening_postconf(&self) -> Result<PostconfValues, String> {
+        let run = self.postconf_run().await?;
+        run.values(PARAMETERS).map_err(|e| e.to_string())
     }
 
     /// Where the hardening probes come from: on the server, the relay probe's source outside

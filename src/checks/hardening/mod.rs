@@ -136,7 +136,7 @@ pub(crate) async fn server_config(
     }
     for name in names {
         c.settings
-            .push(setting(&cfg, postconf.as_deref().ok(), svc, name));
+            .push(setting(&cfg, postconf.as_ref().ok(), svc, name));
     }
     Some(c)
 }

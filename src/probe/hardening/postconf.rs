@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::probe::versions::{self, RunError};
+
 /// What `postconf -c DIR name...` printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostconfValues {
@@ -76,35 +78,30 @@ impl PostconfRun {
     }
 }
 
-/// Runs `postconf -c config_dir names...`, bounded by `limit` (read-only).
+/// Runs `postconf -c config_dir names...`, bounded by `limit` (read-only), with the
+/// project's command runner.
 pub async fn run(
     config_dir: &Path,
     names: &[&str],
     limit: Duration,
 ) -> Result<PostconfRun, PostconfError> {
-    let program = super::super::firewall::find_program("postconf")
-        .unwrap_or_else(|| std::path::PathBuf::from("postconf"));
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.arg("-c")
-        .arg(config_dir)
-        .args(names)
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = match tokio::time::timeout(limit, cmd.output()).await {
-        Err(_) => return Err(PostconfError::Timeout { after: limit }),
-        Ok(Err(e)) => {
+    let dir = config_dir.display().to_string();
+    let mut args = vec!["-c", dir.as_str()];
+    args.extend_from_slice(names);
+    let ran = match versions::run("postconf", &args, limit).await {
+        Ok(ran) => ran,
+        Err(RunError::Timeout { .. }) => return Err(PostconfError::Timeout { after: limit }),
+        Err(e) => {
             return Err(PostconfError::Spawn {
                 message: e.to_string(),
             });
         }
-        Ok(Ok(o)) => o,
     };
     Ok(PostconfRun {
-        config_dir: config_dir.display().to_string(),
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        config_dir: dir,
+        ok: ran.ok,
+        stdout: ran.stdout,
+        stderr: ran.stderr,
     })
 }
 
