@@ -26,6 +26,15 @@ pub fn rfc3339(t: SystemTime) -> String {
     }
 }
 
+/// RFC 3339 timestamp (UTC) of `t` with milliseconds, for times that must be told apart within
+/// a second; outside 1970..9999 as [`rfc3339`].
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) if d.as_secs() < YEAR_10000 => humantime::format_rfc3339_millis(t).to_string(),
+        _ => rfc3339(t),
+    }
+}
+
 /// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian; Howard Hinnant's
 /// civil_from_days).
 fn civil(secs: i64) -> String {
@@ -74,5 +83,13 @@ mod tests {
             let t = after(s);
             assert_eq!(rfc3339(t), civil(i64::try_from(s).unwrap_or(0)), "{s}");
         }
+    }
+
+    #[test]
+    fn millis_within_range_and_seconds_outside() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_245_914_357);
+        assert_eq!(rfc3339_millis(t), "2026-12-02T21:11:54.357Z");
+        let far = UNIX_EPOCH + Duration::from_secs(YEAR_10000);
+        assert_eq!(rfc3339_millis(far), "10000-01-01T00:00:00Z");
     }
 }

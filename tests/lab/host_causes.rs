@@ -153,7 +153,7 @@ fn a_maildir_directory_owned_by_root_is_named() {
 fn main_cf_edited_without_reload_is_a_pending_reload() {
     let mut g = Lab::lock();
     g.expect_after_break(
-        "sleep 1.5; echo '# edited by a lab test, not reloaded' >> /etc/postfix/main.cf",
+        "sleep 0.3; echo '# edited by a lab test, not reloaded' >> /etc/postfix/main.cf",
         "postfix.reload-pending",
         "warn",
         &["/etc/postfix/main.cf", "a reload is pending"],
