@@ -83,6 +83,19 @@ impl Unobserved {
     }
 }
 
+impl From<crate::probe::procfs::TableGap> for Unobserved {
+    /// A check that found no process cannot say the daemon is not running.
+    fn from(g: crate::probe::procfs::TableGap) -> Self {
+        if g.as_root {
+            Unobserved::Failed(format!("cannot tell which processes run: {}", g.reason))
+        } else {
+            Unobserved::NeedsRoot {
+                path: PathBuf::from("/proc"),
+            }
+        }
+    }
+}
+
 impl From<ProbeError> for Unobserved {
     fn from(e: ProbeError) -> Self {
         match e {

@@ -69,6 +69,16 @@ impl Facts {
             .clone()
     }
 
+    /// Why the process table may leave out running daemons (/proc mounted with `hidepid=`,
+    /// or not mounted): `None` when it is whole.
+    pub async fn process_table_gap(&self) -> Option<procfs::TableGap> {
+        let reason = procfs::table_gap(&self.processes().await, std::process::id())?;
+        Some(procfs::TableGap {
+            reason,
+            as_root: rustix::process::geteuid().is_root(),
+        })
+    }
+
     /// Postfix's `mail_owner` (postfix) as initgroups(3) sets it up: the identity its
     /// unprivileged daemons run with.
     pub async fn mail_owner(&self) -> Result<Identity, String> {

@@ -242,6 +242,33 @@ pub fn snapshot() -> Vec<ProcInfo> {
     out
 }
 
+/// A process table that may leave out running processes, and whether mailcheck runs as root
+/// (as a user, root would see them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableGap {
+    pub reason: String,
+    pub as_root: bool,
+}
+
+/// Why `table` (a [`snapshot`]) may leave out running processes, or `None` when it is whole.
+/// Every PID namespace has a pid 1, and /proc shows it to everyone unless it is mounted with
+/// `hidepid=` (then a user sees only their own processes) or not mounted at all, so a table
+/// without pid 1 cannot tell that a daemon is not running. `self_pid` is mailcheck's. Pure.
+pub fn table_gap(table: &[ProcInfo], self_pid: u32) -> Option<String> {
+    if self_pid == 1 || table.iter().any(|p| p.pid == 1) {
+        return None;
+    }
+    Some(if table.is_empty() {
+        "/proc lists no process (not mounted here, or unreadable)".to_string()
+    } else {
+        format!(
+            "/proc shows mailcheck {} process{} and not pid 1: it is mounted with hidepid=, which hides other users' processes",
+            table.len(),
+            if table.len() == 1 { "" } else { "es" }
+        )
+    })
+}
+
 /// `socket:[12345]` → 12345.
 pub fn socket_inode(link: &str) -> Option<u64> {
     link.strip_prefix("socket:[")?
@@ -346,6 +373,29 @@ pub fn read_net_table(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_without_pid_1_is_not_whole() {
+        let proc_ = |pid| ProcInfo {
+            pid,
+            ppid: 0,
+            comm: "x".into(),
+            argv: Vec::new(),
+            started_unix_ms: None,
+            creds: None,
+            root: None,
+        };
+        assert_eq!(table_gap(&[proc_(1), proc_(900)], 900), None);
+        // hidepid=2 as a user: only mailcheck itself and its shell.
+        let gap = table_gap(&[proc_(800), proc_(900)], 900).expect("gap");
+        assert!(
+            gap.contains("2 processes and not pid 1") && gap.contains("hidepid"),
+            "{gap}"
+        );
+        assert!(table_gap(&[], 900).expect("gap").contains("no process"));
+        // mailcheck as a namespace's init sees itself as pid 1.
+        assert_eq!(table_gap(&[], 1), None);
+    }
 
     #[test]
     fn stat_with_awkward_comm() {

@@ -1,7 +1,8 @@
 //! mailcheck run by a user who is not root: what it cannot read is an `error` that says it
 //! needs root (or a `skip` naming the check it depends on), never a guess. A pid file it may
 //! not open is not "Postfix is not running"; a Cyrus SASL file it may not read is not "no
-//! service asks saslauthd".
+//! service asks saslauthd", and a process table /proc does not show whole (hidepid=) is not
+//! "saslauthd is not running".
 
 use crate::support::Lab;
 
@@ -12,7 +13,28 @@ fn a_run_without_root_never_guesses() {
         return; // the machine's mailcheck runs as its root; the host run covers the rule
     }
     let root = g.run(&["--no-send"]);
-    let user = g.run_unprivileged(&["--no-send"]);
+    never_guesses(&root, &g.run_unprivileged(&["--no-send"]));
+}
+
+#[test]
+fn a_run_without_root_behind_hidepid_never_guesses() {
+    let g = Lab::lock();
+    if crate::machine::target().is_some() {
+        return;
+    }
+    let root = g.run(&["--no-send"]);
+    let user = g.run_unprivileged_hidepid(&["--no-send"]);
+    never_guesses(&root, &user);
+    for id in [
+        "sasl.saslauthd-socket",
+        "sasl.saslauthd-running",
+        "mysql.server-listens",
+    ] {
+        assert_eq!(user.status(id), "error", "{id}: {}", user.message(id));
+    }
+}
+
+fn never_guesses(root: &crate::support::RunOutput, user: &crate::support::RunOutput) {
     let mut wrong = Vec::new();
     for c in root.json["checks"].as_array().expect("checks") {
         let id = c["id"].as_str().unwrap_or("");

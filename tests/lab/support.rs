@@ -237,6 +237,23 @@ impl LabGuard {
         self.run_command(cmd, extra)
     }
 
+    /// Like `run_unprivileged`, with /proc mounted `hidepid=2` (in a mount namespace of its
+    /// own, gone when the run ends): nobody sees only its own processes.
+    pub fn run_unprivileged_hidepid(&self, extra: &[&str]) -> RunOutput {
+        let mut cmd = command("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t proc -o hidepid=2 proc /proc && exec \"$@\"")
+            .args([
+                "sh",
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
+            .arg(mailcheck_bin());
+        self.run_command(cmd, extra)
+    }
+
     fn run_command(&self, mut cmd: Command, extra: &[&str]) -> RunOutput {
         let save = save_args();
         if let Some(dir) = save.get(1).and_then(|d| Path::new(d).parent()) {

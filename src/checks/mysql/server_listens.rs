@@ -84,6 +84,9 @@ impl Kind for ServerListens {
         let (_cfg, maps) = super::maps(facts).await?;
         let db = facts.mariadb().await.map_err(Unobserved::Failed)?;
         let Some(process) = &db.process else {
+            if let Some(gap) = facts.process_table_gap().await {
+                return Err(gap.into());
+            }
             return Err(Unobserved::NotApplicable {
                 reason: "no mariadbd or mysqld runs on this host (mysql.server-reachable tells whether the maps' server answers)".into(),
             });

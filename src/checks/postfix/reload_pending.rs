@@ -76,6 +76,12 @@ impl Kind for ReloadPending {
                 path: m.pid_file.path.clone(),
             });
         }
+        if m.process.is_none()
+            && m.pid_file.pid.is_some()
+            && let Some(gap) = facts.process_table_gap().await
+        {
+            return Err(gap.into());
+        }
         let problem = if m.is_master {
             None
         } else if let Some(e) = &m.pid_file.error {

@@ -91,6 +91,9 @@ impl Kind for SaslauthdRunning {
         let cfg = facts.postfix().await?;
         let rt = facts.saslauthd_runtime().await;
         if rt.running.is_empty() {
+            if let Some(gap) = facts.process_table_gap().await {
+                return Err(gap.into());
+            }
             return Err(Unobserved::NotApplicable {
                 reason: "no saslauthd is running (sasl.saslauthd-socket reports it)".into(),
             });

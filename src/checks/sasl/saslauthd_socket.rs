@@ -54,6 +54,11 @@ impl Kind for SaslauthdSocket {
         let cfg = facts.postfix().await?;
         let expected_dir = super::chroot_socket_dir(&cfg, facts);
         let processes = find_by_name(&facts.processes().await, "saslauthd");
+        if processes.is_empty()
+            && let Some(gap) = facts.process_table_gap().await
+        {
+            return Err(gap.into());
+        }
         let socket_dirs: Vec<PathBuf> = processes
             .iter()
             .map(|p| {
