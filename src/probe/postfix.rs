@@ -44,6 +44,7 @@ const DEFAULTS: &[(&str, &str)] = &[
         "${{$compatibility_level} <level {2} ? {subnet} : {host}}",
     ),
     ("myorigin", "$myhostname"),
+    ("propagate_unmatched_extensions", "canonical, virtual"),
     ("queue_directory", "/var/spool/postfix"),
     ("recipient_delimiter", ""),
     (

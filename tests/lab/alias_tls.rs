@@ -1,6 +1,6 @@
 //! Issue 13 §4 (aliases resolved to a mailbox, T17) and §5 (TLS failures in the server's
 //! terms) on the real lab: alias rows that end without a mailbox or loop fail
-//! mysql.alias-chains with the chain; a 1024-bit and a SHA-1-signed certificate fail
+//! mysql.alias-chains with the chain (one to user+tag@, a mailbox by recipient_delimiter, passes); a 1024-bit and a SHA-1-signed certificate fail
 //! tls.material and hardening.certificate-algorithms with the same reason, and the STARTTLS
 //! check names the key its TLS client refused, caused by tls.material. Each break is made and
 //! undone exactly (alias rows deleted, main.cf copied back byte for byte), then up.sh runs.
@@ -67,9 +67,22 @@ fn aliases_that_end_without_a_mailbox_or_loop_fail_t17_with_their_chain() {
         &mut g,
         &[("mc-loop-a", "mc-loop-b"), ("mc-loop-b", "mc-loop-a")],
     );
+    // recipient_delimiter = + (Debian's main.cf): virtual(8) finds user+tag@ as user@.
+    let user = g
+        .lab
+        .account
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let tagged = with_aliases(&mut g, &[("mc-tagged", &format!("{user}+mc-tag"))]);
     let after = sh(&mysql(&g, "SELECT * FROM alias ORDER BY address")).stdout;
     g.restore();
     assert_eq!(before, after, "the alias rows were not restored exactly");
+
+    let m = tagged.message(CHAINS);
+    assert_eq!(tagged.status(CHAINS), "pass", "{m}");
+    assert!(m.contains(&format!("mc-tagged@{d}")), "{m}");
 
     let m = dangling.message(CHAINS);
     assert_eq!(dangling.status(CHAINS), "fail", "{m}");

@@ -99,6 +99,11 @@ pub struct Observation {
     pub expansion_limit: usize,
     /// `$myorigin`, appended to a target without a domain.
     pub myorigin: String,
+    /// `$recipient_delimiter`: its characters split `user+ext@domain`; empty = no extensions.
+    pub recipient_delimiter: String,
+    /// `virtual` is in `$propagate_unmatched_extensions`: an alias found as `user@domain` for
+    /// `user+ext@domain` passes `+ext` on to its targets.
+    pub propagate_virtual: bool,
     /// virtual_alias_maps answers, by key (an address or `@domain`).
     pub alias_answers: BTreeMap<String, Answer>,
     /// virtual_mailbox_maps answers, by key.
@@ -171,22 +176,82 @@ fn targets(result: &str, myorigin: &str) -> Vec<String> {
         .collect()
 }
 
-/// mail_addr_find: the address, then `@domain`.
-fn alias_of<'a>(o: &'a Observation, addr: &str) -> Result<Option<&'a Answer>, Need> {
-    let a = o
-        .alias_answers
-        .get(addr)
-        .ok_or_else(|| Need::Alias(addr.to_string()))?;
-    if a.result.is_some() || a.error.is_some() {
-        return Ok(Some(a));
+/// strip_addr(3): `user+ext@domain` → (`user@domain`, `+ext`), split at the first of the
+/// delimiter characters; `None` without one. postmaster and MAILER-DAEMON are never split, nor
+/// owner-foo and foo-request when `-` is a delimiter (split_addr(3)).
+pub fn strip_extension(addr: &str, delimiters: &str) -> Option<(String, String)> {
+    if delimiters.is_empty() {
+        return None;
+    }
+    let (local, domain) = match addr.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (addr, None),
+    };
+    if local.eq_ignore_ascii_case("postmaster") || local.eq_ignore_ascii_case("mailer-daemon") {
+        return None;
+    }
+    let lower = local.to_ascii_lowercase();
+    if delimiters.contains('-') && (lower.starts_with("owner-") || lower.ends_with("-request")) {
+        return None;
+    }
+    let at = local.find(|c| delimiters.contains(c))?;
+    let (user, ext) = local.split_at(at);
+    let bare = match domain {
+        Some(d) => format!("{user}@{d}"),
+        None => user.to_string(),
+    };
+    Some((bare, ext.to_string()))
+}
+
+/// `ext` put back before the domain of each target (propagate_unmatched_extensions).
+fn with_extension(target: &str, ext: &str) -> String {
+    match target.rsplit_once('@') {
+        Some((l, d)) => format!("{l}{ext}@{d}"),
+        None => format!("{target}{ext}"),
+    }
+}
+
+/// One answer that counts (a result or an error), or `None`.
+fn found<'a>(
+    o: &'a BTreeMap<String, Answer>,
+    key: &str,
+    need: fn(String) -> Need,
+) -> Result<Option<&'a Answer>, Need> {
+    let a = o.get(key).ok_or_else(|| need(key.to_string()))?;
+    Ok((a.result.is_some() || a.error.is_some()).then_some(a))
+}
+
+/// mail_addr_find(3): `user+ext@domain`, then `user@domain` (with the extension it chopped
+/// off), then `@domain`. The local-part-only keys apply to local domains only, which the
+/// virtual maps of this tutorial do not serve.
+fn lookup<'a>(
+    o: &'a Observation,
+    answers: &'a BTreeMap<String, Answer>,
+    addr: &str,
+    need: fn(String) -> Need,
+) -> Result<Option<(&'a Answer, Option<String>)>, Need> {
+    if let Some(a) = found(answers, addr, need)? {
+        return Ok(Some((a, None)));
+    }
+    if let Some((bare, ext)) = strip_extension(addr, &o.recipient_delimiter)
+        && let Some(a) = found(answers, &bare, need)?
+    {
+        return Ok(Some((a, Some(ext))));
     }
     let d = domain_of(addr);
     if d.is_empty() {
         return Ok(None);
     }
-    let key = format!("@{d}");
-    let c = o.alias_answers.get(&key).ok_or(Need::Alias(key.clone()))?;
-    Ok((c.result.is_some() || c.error.is_some()).then_some(c))
+    Ok(found(answers, &format!("@{d}"), need)?.map(|a| (a, None)))
+}
+
+/// The alias answer for `addr`, and the extension to pass on to its targets, if any.
+fn alias_of<'a>(
+    o: &'a Observation,
+    addr: &str,
+) -> Result<Option<(&'a Answer, Option<String>)>, Need> {
+    let got = lookup(o, &o.alias_answers, addr, Need::Alias)?;
+    Ok(got.map(|(a, ext)| (a, ext.filter(|_| o.propagate_virtual))))
 }
 
 fn describe_answer(a: &Answer) -> String {
@@ -223,19 +288,11 @@ fn end_of(o: &Observation, addr: &str) -> Result<End, Need> {
         return Ok(u);
     }
     if c.virtual_mailbox_domains == Listed::Yes {
-        for key in [addr.to_string(), format!("@{d}")] {
-            let a = o
-                .mailbox_answers
-                .get(&key)
-                .ok_or_else(|| Need::Mailbox(key.clone()))?;
-            if a.error.is_some() {
-                return Ok(End::Unknown(describe_answer(a)));
-            }
-            if let Some(r) = &a.result {
-                return Ok(End::Mailbox(r.clone()));
-            }
-        }
-        return Ok(End::NoMailbox);
+        return Ok(match lookup(o, &o.mailbox_answers, addr, Need::Mailbox)? {
+            Some((a, _)) if a.error.is_some() => End::Unknown(describe_answer(a)),
+            Some((a, _)) => End::Mailbox(a.result.clone().unwrap_or_default()),
+            None => End::NoMailbox,
+        });
     }
     if let Some(u) = unknown(&c.relay_domains) {
         return Ok(u);
@@ -286,7 +343,9 @@ pub fn expand(o: &Observation, alias: &str) -> Result<Expansion, Need> {
                     server_fault: true,
                 });
             }
-            let Some(a) = alias_of(o, &addr)? else { break };
+            let Some((a, ext)) = alias_of(o, &addr)? else {
+                break;
+            };
             if a.error.is_some() {
                 return Ok(Expansion::Deferred {
                     why: format!(
@@ -297,7 +356,10 @@ pub fn expand(o: &Observation, alias: &str) -> Result<Expansion, Need> {
                     server_fault: a.server_error,
                 });
             }
-            let ts = targets(a.result.as_deref().unwrap_or_default(), &o.myorigin);
+            let mut ts = targets(a.result.as_deref().unwrap_or_default(), &o.myorigin);
+            if let Some(ext) = &ext {
+                ts = ts.iter().map(|t| with_extension(t, ext)).collect();
+            }
             if ts.is_empty() {
                 break;
             }
@@ -428,6 +490,10 @@ impl Kind for AliasChains {
             recursion_limit: limit("virtual_alias_recursion_limit"),
             expansion_limit: limit("virtual_alias_expansion_limit"),
             myorigin: cfg.get("myorigin").trim().to_lowercase(),
+            recipient_delimiter: cfg.get("recipient_delimiter"),
+            propagate_virtual: split_list(&cfg.get("propagate_unmatched_extensions"))
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case("virtual")),
             ..Observation::default()
         };
         let mut ms = 0.0;
@@ -685,6 +751,83 @@ mod tests {
             v.message
                 .contains("a@example.com -> b@example.com -> c@example.com: no mailbox")
         );
+    }
+
+    #[test]
+    fn extensions_are_stripped_as_postfix_does() {
+        let s = |a| strip_extension(a, "+");
+        assert_eq!(
+            s("bob+lists@example.com"),
+            Some(("bob@example.com".into(), "+lists".into()))
+        );
+        assert_eq!(s("bob@example.com"), None);
+        assert_eq!(
+            s("postmaster+x@example.com"),
+            Some(("postmaster@example.com".into(), "+x".into()))
+        );
+        assert_eq!(strip_extension("MAILER-DAEMON@example.com", "-"), None);
+        assert_eq!(strip_extension("bob+x@example.com", ""), None);
+        // Several delimiter characters: the first one in the local part splits.
+        assert_eq!(
+            strip_extension("a-b+c@example.com", "+-"),
+            Some(("a@example.com".into(), "-b+c".into()))
+        );
+        assert_eq!(strip_extension("owner-list@example.com", "-"), None);
+        assert_eq!(strip_extension("list-request@example.com", "-"), None);
+    }
+
+    #[test]
+    fn a_target_with_an_extension_reaches_the_mailbox() {
+        // bob+lists is no mailbox key, but virtual(8) tries bob@ after it (recipient_delimiter).
+        let mut o = obs(
+            &[("lists@example.com", "bob+lists@example.com")],
+            &["bob@example.com"],
+        );
+        o.recipient_delimiter = "+".into();
+        o.propagate_virtual = true;
+        let Expansion::Done(ends) = settle(&mut o, "lists@example.com") else {
+            panic!()
+        };
+        assert_eq!(ends[0].1, End::Mailbox("example.com/x/".into()));
+        let v = AliasChains::judge(&spec(), &o);
+        assert_eq!(v.status, crate::verdict::Status::Pass, "{}", v.message);
+        // Without a delimiter Postfix looks up bob+lists@ only: no mailbox.
+        let mut o = obs(
+            &[("lists@example.com", "bob+lists@example.com")],
+            &["bob@example.com"],
+        );
+        let Expansion::Done(ends) = settle(&mut o, "lists@example.com") else {
+            panic!()
+        };
+        assert_eq!(ends[0].1, End::NoMailbox);
+    }
+
+    #[test]
+    fn an_alias_found_without_its_extension_passes_it_on() {
+        let mut o = obs(
+            &[
+                ("team+x@example.com", ""),
+                ("team@example.com", "carol@example.com"),
+            ],
+            &["carol@example.com"],
+        );
+        o.alias_answers
+            .get_mut("team+x@example.com")
+            .expect("key")
+            .result = None;
+        o.recipient_delimiter = "+".into();
+        o.propagate_virtual = true;
+        let Expansion::Done(ends) = settle(&mut o, "team+x@example.com") else {
+            panic!()
+        };
+        assert_eq!(
+            ends[0].0,
+            vec![
+                "team+x@example.com".to_string(),
+                "carol+x@example.com".into()
+            ]
+        );
+        assert_eq!(ends[0].1, End::Mailbox("example.com/x/".into()));
     }
 
     #[test]
